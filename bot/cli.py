@@ -1,0 +1,94 @@
+"""The ``quipbot`` command line: run, console, check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from config.settings import ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quipbot", description=__doc__)
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="TOML config file (default: $QUIPBOT_CONFIG, then ./quipbot.toml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start every enabled adapter (console if none)")
+    console = sub.add_parser("console", help="chat with the bot in the terminal or via stdin")
+    console.add_argument(
+        "--mod",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="make NAME a moderator (repeatable)",
+    )
+    console.add_argument(
+        "--limits", action="store_true", help="apply cooldowns and rate limits as in real chat"
+    )
+    sub.add_parser("check", help="validate the config and reach every configured dependency")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "check":
+        from bot.check import run_checks
+
+        findings = await run_checks(settings)
+        for finding in findings:
+            print(finding, file=sys.stdout if finding.ok else sys.stderr)
+        return 0 if all(f.ok for f in findings) else 1
+
+    from bot.app import describe, enabled_adapters
+
+    if args.command == "console":
+        return await _console(settings, mods=set(args.mod), enforce_limits=args.limits)
+
+    print(describe(settings), file=sys.stderr)
+    adapters = enabled_adapters(settings)
+    unavailable = [name for name in adapters if name != "console"]
+    if unavailable:
+        for name in unavailable:
+            print(
+                f"config error: {name}.enabled is true, but this build has no {name} adapter yet",
+                file=sys.stderr,
+            )
+        return 2
+    print("quipbot: nothing else is enabled, so chat runs in this console", file=sys.stderr)
+    return await _console(settings, mods=set(), enforce_limits=False)
+
+
+async def _console(settings: Settings, *, mods: set[str], enforce_limits: bool) -> int:
+    from bot.app import build_app
+    from bot.console import run_console
+
+    app = build_app(settings, enforce_limits=enforce_limits)
+    try:
+        await run_console(app, mods=mods)
+    finally:
+        await app.aclose()
+    return 0

@@ -1,0 +1,184 @@
+"""The router: prefix → command → permission → rate limit/cooldown → input validation → handler."""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from commands.limits import Clock, Cooldowns, RateLimiter
+from commands.texts import text
+from commands.types import ChatMessage, Reply, Role
+from config.settings import LimitsSettings
+from intelligence.stats import Stats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a handler gets: the message, the parsed command and its arguments."""
+
+    message: ChatMessage
+    command: str
+    args: str
+    language: str
+    prefix: str
+
+
+Handler = Callable[[Context], Awaitable[Reply | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    handler: Handler
+    min_role: Role = Role.VIEWER
+    # Aliases per language ("fr": ("blague",)); "*" applies to every language.
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # None: limits.user_cooldown_s. 0: no cooldown.
+    cooldown_s: float | None = None
+    # Shown after the name in the usage line when the command needs arguments, e.g. "<question>".
+    usage: str = ""
+
+
+_DROP_CATEGORIES = {
+    "Cc",
+    "Cf",
+    "Co",
+    "Cs",
+}  # control, format (zero-width, bidi), private, surrogates
+
+
+def clean_text(raw: str) -> str:
+    """NFKC-normalise, drop control/format characters, collapse whitespace."""
+    normal = unicodedata.normalize("NFKC", raw)
+    kept = "".join(
+        " " if ch in "\t\n\r\v\f" else ch
+        for ch in normal
+        if ch in "\t\n\r\v\f" or unicodedata.category(ch) not in _DROP_CATEGORIES
+    )
+    return " ".join(kept.split())
+
+
+class Router:
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        language: str,
+        limits: LimitsSettings,
+        stats: Stats,
+        enforce_limits: bool = True,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.prefix = prefix
+        self.language = language
+        self.limits = limits
+        self.stats = stats
+        self.enforce_limits = enforce_limits
+        self._clock = clock
+        self._commands: dict[str, Command] = {}  # every name and alias → command
+        self._ordered: list[Command] = []
+        self._cooldowns: Cooldowns | None = None
+        self._rate = RateLimiter(limits.user_rate_per_min, clock)
+
+    def register(self, commands: Iterable[Command]) -> None:
+        for command in commands:
+            names = [
+                command.name,
+                *command.aliases.get("*", ()),
+                *command.aliases.get(self.language, ()),
+            ]
+            for name in names:
+                if name in self._commands:
+                    raise ValueError(f"command name {name!r} registered twice")
+                self._commands[name] = command
+            self._ordered.append(command)
+        longest = max((self._cooldown_of(c) for c in self._ordered), default=0.0)
+        self._cooldowns = Cooldowns(longest, self._clock)
+
+    def visible_to(self, level: Role) -> list[Command]:
+        return [c for c in self._ordered if level >= c.min_role]
+
+    def display_name(self, command: Command) -> str:
+        """The name viewers know the command by in this language (!blague in fr)."""
+        localised = command.aliases.get(self.language, ())
+        return localised[0] if localised else command.name
+
+    async def handle(self, message: ChatMessage) -> Reply | None:
+        if not message.text.startswith(self.prefix):  # the hot path: most chat is not for us
+            return None
+        raw = message.text[len(self.prefix) :]
+        if not raw or raw[0].isspace():  # "! joke" and a lone "!" are just chat
+            return None
+        name, _, args = clean_text(raw).partition(" ")
+        command = self._commands.get(name.lower())
+        if command is None or message.level < command.min_role:
+            return None  # unknown or not allowed: say nothing rather than spam chat
+        if self.enforce_limits and message.level < Role.MODERATOR:
+            allowed, notice = self._check_limits(message, command)
+            if not allowed:
+                return notice
+        user, lang = message.user_name, self.language
+        if len(args) > self.limits.max_prompt_chars:
+            return Reply(
+                text(
+                    lang,
+                    "too_long",
+                    user=user,
+                    length=len(args),
+                    limit=self.limits.max_prompt_chars,
+                )
+            )
+        if command.usage and not args:
+            return Reply(
+                text(
+                    lang,
+                    "usage",
+                    prefix=self.prefix,
+                    command=self.display_name(command),
+                    usage=command.usage,
+                )
+            )
+        context = Context(message, command.name, args, lang, self.prefix)
+        started = time.perf_counter()
+        try:
+            reply = await command.handler(context)
+        except Exception:
+            log.exception("command %s failed for user %s", command.name, message.user_id)
+            self.stats.record_error(command.name)
+            return Reply(text(lang, "error"))
+        if reply is not None:
+            self.stats.record_command(command.name, time.perf_counter() - started, reply.source)
+        return reply
+
+    def _cooldown_of(self, command: Command) -> float:
+        return self.limits.user_cooldown_s if command.cooldown_s is None else command.cooldown_s
+
+    def _check_limits(self, message: ChatMessage, command: Command) -> tuple[bool, Reply | None]:
+        """(allowed, the notice to send if refused). Over the rate limit, the bot stays silent."""
+        user_key = f"{message.platform}:{message.user_id}"
+        if not self._rate.allow(user_key):
+            return False, None
+        assert self._cooldowns is not None
+        allowed, left, first_refusal = self._cooldowns.check(
+            user_key, command.name, self._cooldown_of(command)
+        )
+        if allowed or not first_refusal:
+            return allowed, None
+        notice = text(
+            self.language,
+            "cooldown",
+            user=message.user_name,
+            seconds=max(1, round(left)),
+            prefix=self.prefix,
+            command=self.display_name(command),
+        )
+        return False, Reply(notice)
+
+    def tracked_users(self) -> int:
+        """How many per-user limit entries are held now (they expire on their own)."""
+        return len(self._rate) + (len(self._cooldowns) if self._cooldowns else 0)

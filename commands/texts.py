@@ -1,0 +1,51 @@
+"""What the bot itself says, in each supported language. Keep every line short: it goes to chat."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "fr": {
+        "cooldown": "⏳ {user}, encore {seconds}s avant le prochain {prefix}{command}.",
+        "too_long": "✋ {user}, message trop long ({length} caractères, max {limit}).",
+        "usage": "Utilisation : {prefix}{command} {usage}",
+        "error": "😵 Oups, un souci de mon côté. Réessaie dans un instant.",
+        "help": "Commandes : {commands}",
+        "pong": "🏓 Pong !",
+        "uptime": "⏱️ En ligne depuis {uptime}.",
+        "help.help": "cette aide",
+        "help.ping": "je réponds ?",
+        "help.uptime": "depuis quand je tourne",
+        "help.joke": "une blague rien que pour toi",
+        "help.cachestats": "chiffres du cache (modos)",
+    },
+    "en": {
+        "cooldown": "⏳ {user}, {seconds}s before your next {prefix}{command}.",
+        "too_long": "✋ {user}, that's too long ({length} chars, max {limit}).",
+        "usage": "Usage: {prefix}{command} {usage}",
+        "error": "😵 Oops, something broke on my side. Try again in a moment.",
+        "help": "Commands: {commands}",
+        "pong": "🏓 Pong!",
+        "uptime": "⏱️ Up for {uptime}.",
+        "help.help": "this help",
+        "help.ping": "am I alive?",
+        "help.uptime": "how long I've been up",
+        "help.joke": "a joke just for you",
+        "help.cachestats": "cache figures (mods)",
+    },
+}
+
+
+def text(language: str, key: str, **values: object) -> str:
+    template = TEXTS[language].get(key) or TEXTS["en"][key]
+    return template.format(**values) if values else template
+
+
+def duration(seconds: float) -> str:
+    """A compact duration: 42s, 5m12s, 3h04m, 2d03h."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"

@@ -1,0 +1,56 @@
+"""The neutral types every adapter speaks: a chat message in, a reply out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class Role(IntEnum):
+    """Chat roles, ordered so that a higher role may do all a lower one may."""
+
+    VIEWER = 0
+    SUBSCRIBER = 1
+    VIP = 2
+    MODERATOR = 3
+    BROADCASTER = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    platform: str  # "console", "twitch", "discord", "http"
+    channel: str
+    user_id: str  # the platform's stable id, never the display name
+    user_name: str
+    roles: frozenset[Role]
+    text: str
+    # Set when the platform gives conversation context (a Discord thread or reply, an HTTP id).
+    conversation_id: str | None = None
+
+    @property
+    def level(self) -> Role:
+        return max(self.roles, default=Role.VIEWER)
+
+
+@dataclass(slots=True)
+class Reply:
+    """What a command answers: plain text, or an async stream of text chunks.
+
+    ``source`` says where it came from: a cache tier (l1, l2, fuzzy), llm, fallback, or local
+    for answers the bot makes itself (help, ping, notices).
+    """
+
+    text: str = ""
+    stream: AsyncIterator[str] | None = field(default=None, repr=False)
+    source: str = "local"
+
+    async def collect(self) -> str:
+        """The whole text, draining the stream if there is one."""
+        if self.stream is None:
+            return self.text
+        parts = [self.text] if self.text else []
+        async for chunk in self.stream:
+            parts.append(chunk)
+        self.text, self.stream = "".join(parts), None
+        return self.text

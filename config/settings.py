@@ -1,0 +1,257 @@
+"""quipbot's configuration: one pydantic-settings model with the sections of DESIGN.md.
+
+Sources, first one that sets a key wins: environment (``QUIPBOT_``, nested ``__``), ``.env``,
+the TOML file (``--config``, ``QUIPBOT_CONFIG`` or ``./quipbot.toml``), then the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Provider = Literal["offline", "mistral", "lmstudio", "openai"]
+
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "mistral": "https://api.mistral.ai/v1",
+    "lmstudio": "http://localhost:1234/v1",
+    "openai": "http://localhost:8000/v1",
+}
+DEFAULT_MODELS: dict[str, str] = {
+    "mistral": "mistral-small-latest",
+    "lmstudio": "local-model",
+    "openai": "local-model",
+}
+
+
+def _split_csv(value: Any) -> Any:
+    """Let list keys come from the environment as ``a,b,c`` as well as JSON."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+CsvIntList = Annotated[list[int], NoDecode, BeforeValidator(_split_csv)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BotSettings(Section):
+    language: Literal["fr", "en"] = "fr"
+    prefix: str = Field("!", min_length=1, max_length=3)
+    persona: str = Field(
+        "Quip, a witty and kind stream companion who answers in one or two short sentences",
+        min_length=1,
+        max_length=500,
+    )
+    data_dir: Path = Path("data")
+
+    @field_validator("prefix")
+    @classmethod
+    def _no_space_in_prefix(cls, value: str) -> str:
+        if any(ch.isspace() for ch in value):
+            raise ValueError("must not contain spaces")
+        return value
+
+
+class BackendSettings(Section):
+    """One LLM endpoint. ``llm`` is one, and ``llm.fallback`` another tried when it is down."""
+
+    provider: Provider = "offline"
+    base_url: str = ""
+    api_key: SecretStr = SecretStr("")
+    model: str = ""
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    max_tokens: int = Field(300, ge=1, le=32_000)
+    temperature: float = Field(0.9, ge=0, le=2)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def resolved_base_url(self) -> str:
+        return self.base_url or DEFAULT_BASE_URLS.get(self.provider, "")
+
+    @property
+    def resolved_model(self) -> str:
+        return self.model or DEFAULT_MODELS.get(self.provider, "offline")
+
+
+class LLMSettings(BackendSettings):
+    fallback: BackendSettings | None = None
+    breaker_failures: int = Field(5, ge=1, le=1000)
+    breaker_reset_s: float = Field(60.0, gt=0, le=3600)
+
+
+class CacheSettings(Section):
+    redis_url: str = ""
+    l1_max: int = Field(10_000, ge=1, le=10_000_000)
+    ask_ttl_s: float = Field(3600, gt=0)
+    joke_ttl_s: float = Field(300, gt=0)
+    joke_max: int = Field(100, ge=1)
+    fuzzy_threshold: float = Field(90.0, ge=50, le=100)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix:// (or be empty)")
+        return value
+
+
+class LimitsSettings(Section):
+    user_cooldown_s: float = Field(5.0, ge=0, le=3600)
+    max_prompt_chars: int = Field(4096, ge=1, le=100_000)
+    user_rate_per_min: int = Field(10, ge=0, le=10_000)
+
+
+class TwitchSettings(Section):
+    enabled: bool = False
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    bot_id: str = ""
+    owner_id: str = ""
+    channels: CsvList = []
+    access_token: SecretStr = SecretStr("")
+    refresh_token: SecretStr = SecretStr("")
+
+
+class DiscordSettings(Section):
+    enabled: bool = False
+    token: SecretStr = SecretStr("")
+    guild_ids: CsvIntList = []
+
+
+class HttpSettings(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    api_key: SecretStr = SecretStr("")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="QUIPBOT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    bot: BotSettings = BotSettings()
+    llm: LLMSettings = LLMSettings()
+    cache: CacheSettings = CacheSettings()
+    limits: LimitsSettings = LimitsSettings()
+    twitch: TwitchSettings = TwitchSettings()
+    discord: DiscordSettings = DiscordSettings()
+    http: HttpSettings = HttpSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` holds one readable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The TOML file to read: ``--config``, else ``QUIPBOT_CONFIG``, else ``./quipbot.toml``."""
+    chosen = explicit or os.environ.get("QUIPBOT_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError([f"config file {path}: not found"])
+        return path
+    default = Path("quipbot.toml")
+    return default if default.is_file() else None
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Read every source, or raise ConfigError with one line per problem."""
+    path = config_path(explicit)
+    if path is not None:
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            raise ConfigError([f"config file {path}: cannot be read ({exc})"]) from None
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        return _FromFile()
+    except ValidationError as exc:
+        raise ConfigError([describe_error(err) for err in exc.errors()]) from None
+    except ValueError as exc:  # a malformed JSON list in the environment, say
+        raise ConfigError([f"config: {exc}"]) from None
+
+
+_SECRET_KEYS = {"api_key", "client_secret", "access_token", "refresh_token", "token"}
+
+
+def describe_error(err: Any) -> str:
+    """One pydantic error as ``section.key: what is allowed (got 'value')``."""
+    loc = [str(part) for part in err["loc"] if not str(part).startswith("function-")]
+    key = ".".join(loc) or "config"
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        message = f"must be one of {expected}"
+    elif kind == "extra_forbidden":
+        return f"{key}: unknown key (check the spelling against config/quipbot.example.toml)"
+    elif kind == "missing":
+        return f"{key}: is required"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        message = message[0].lower() + message[1:] if message else kind
+    if loc and loc[-1] in _SECRET_KEYS:
+        return f"{key}: {message}"
+    return f"{key}: {message} (got {err['input']!r})"

@@ -1,0 +1,60 @@
+"""The offline backend: enough distinct jokes in both languages, themes, and no repeats."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from intelligence.jokes import RECENT_PER_VIEWER, JokeService
+from intelligence.offline import OfflineJokes
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_at_least_300_distinct_well_formed_jokes(language):
+    pool = OfflineJokes(language)
+    jokes = [pool.joke(i) for i in range(len(pool))]
+    assert len(set(jokes)) == len(jokes) >= 300
+    for joke in jokes:
+        assert "{" not in joke and "}" not in joke, joke
+        assert joke[0].isupper() or joke[0] in '«"', joke
+        assert len(joke) < 300
+        assert not joke.startswith(("/", ".", "!"))
+
+
+def test_french_grammar_agrees():
+    jokes = [OfflineJokes("fr").joke(i) for i in range(len(OfflineJokes("fr")))]
+    assert not any(re.search(r"\b(la|une) \w+ \w+ est allé\b", j) for j in jokes)
+    assert any("La girafe dépressive" in j for j in jokes)
+    assert any("L'escargot" in j or "l'escargot" in j for j in jokes)
+    assert not any("le escargot" in j.lower() or "du escargot" in j for j in jokes)
+
+
+def test_english_articles():
+    jokes = [OfflineJokes("en").joke(i) for i in range(len(OfflineJokes("en")))]
+    assert any("an insomniac" in j for j in jokes)
+    assert not any(re.search(r"\ba [aeiou]", j, re.IGNORECASE) for j in jokes)
+
+
+@pytest.mark.parametrize(("language", "pattern"), [("fr", r"^(le|la|l')"), ("en", r"^the ")])
+def test_absurd_themes(language, pattern):
+    rng = random.Random(3)
+    themes = {OfflineJokes(language).theme(rng) for _ in range(50)}
+    assert len(themes) > 30
+    assert all(re.match(pattern, t) for t in themes)
+
+
+async def test_a_viewer_gets_no_repeat_among_their_recent_jokes():
+    service = JokeService("fr", rng=random.Random(1))
+    served = [(await service.next_for("twitch:1")).text for _ in range(500)]
+    for i in range(len(served)):
+        window = served[max(0, i - RECENT_PER_VIEWER + 1) : i + 1]
+        assert len(set(window)) == len(window)
+
+
+async def test_viewers_are_independent():
+    service = JokeService("en", rng=random.Random(2))
+    first = await service.next_for("twitch:1")
+    assert first.source == "fallback"
+    assert (await service.next_for("discord:1")).text  # another viewer, another history

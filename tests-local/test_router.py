@@ -1,0 +1,207 @@
+"""The router: prefix, aliases, permissions, cooldowns, rate limits, bad input and floods."""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+
+import pytest
+
+from bot.app import build_app
+from commands.router import Command, Context, clean_text
+from commands.types import ChatMessage, Reply, Role
+
+VIEWER = frozenset({Role.VIEWER})
+MOD = frozenset({Role.VIEWER, Role.MODERATOR})
+OWNER = frozenset({Role.BROADCASTER})
+
+
+def msg(text: str, user: str = "alice", roles: frozenset[Role] = VIEWER) -> ChatMessage:
+    return ChatMessage("test", "chan", f"id-{user}", user, roles, text)
+
+
+@pytest.fixture
+def app(settings, clock):
+    return build_app(settings, clock=clock)
+
+
+async def test_messages_without_prefix_get_no_reply(app):
+    for text in ["hello", "joke", " !joke", "", "¡joke", "！joke"]:
+        assert await app.router.handle(msg(text)) is None
+
+
+async def test_joke_and_french_alias(app):
+    reply = await app.router.handle(msg("!joke"))
+    assert reply is not None and reply.text and reply.source == "fallback"
+    assert (await app.router.handle(msg("!blague", user="bob"))) is not None
+
+
+async def test_aliases_follow_the_language(settings, clock):
+    settings.bot.language = "en"
+    app = build_app(settings, clock=clock)
+    assert await app.router.handle(msg("!blague")) is None
+    assert await app.router.handle(msg("!joke")) is not None
+
+
+async def test_custom_prefix(settings, clock):
+    settings.bot.prefix = "?!"
+    app = build_app(settings, clock=clock)
+    assert await app.router.handle(msg("!ping")) is None
+    assert (await app.router.handle(msg("?!ping"))).text == "🏓 Pong !"
+
+
+async def test_commands_are_case_insensitive_and_arguments_are_parsed(settings, clock):
+    app = build_app(settings, clock=clock)
+    seen: list[Context] = []
+
+    async def echo(ctx: Context) -> Reply:
+        seen.append(ctx)
+        return Reply(ctx.args)
+
+    app.router.register([Command("echo", echo)])
+    await app.router.handle(msg("!ECHO   some   spaced\targs "))
+    assert seen[0].command == "echo" and seen[0].args == "some spaced args"
+
+
+async def test_unknown_and_empty_commands_are_silent(app):
+    for text in ["!nope", "!", "! ", "!!!", "!\u200b", "! joke"]:
+        assert await app.router.handle(msg(text)) is None, text
+
+
+async def test_cachestats_is_for_moderators_and_the_broadcaster(app):
+    assert await app.router.handle(msg("!cachestats")) is None
+    mod_reply = await app.router.handle(msg("!cachestats", "mo", MOD))
+    assert mod_reply is not None and "📊" in mod_reply.text and len(mod_reply.text) <= 450
+    assert await app.router.handle(msg("!cachestats", "owner", OWNER)) is not None
+
+
+async def test_help_lists_only_what_this_user_may_run(app):
+    viewer_help = (await app.router.handle(msg("!help"))).text
+    mod_help = (await app.router.handle(msg("!aide", "mo", MOD))).text
+    assert "!blague" in viewer_help and "!cachestats" not in viewer_help
+    assert "!cachestats" in mod_help
+
+
+async def test_ping_and_uptime_answer_at_once(app, clock):
+    assert (await app.router.handle(msg("!ping"))).text == "🏓 Pong !"
+    clock.advance(3725)
+    assert (await app.router.handle(msg("!uptime"))).text == "⏱️ En ligne depuis 1h02m."
+
+
+async def test_cooldown_gives_one_notice_per_window_then_silence(app, clock):
+    assert (await app.router.handle(msg("!joke"))).source == "fallback"
+    notice = await app.router.handle(msg("!joke"))
+    assert notice is not None and "5s" in notice.text and notice.source == "local"
+    assert await app.router.handle(msg("!joke")) is None  # no second notice in the window
+    assert await app.router.handle(msg("!ping")) is not None  # cooldowns are per command
+    assert await app.router.handle(msg("!joke", user="bob")) is not None  # and per user
+    clock.advance(5.01)
+    assert (await app.router.handle(msg("!joke"))).source == "fallback"
+
+
+async def test_moderators_skip_cooldowns(app):
+    for _ in range(3):
+        assert (await app.router.handle(msg("!joke", "mo", MOD))).source == "fallback"
+
+
+async def test_sliding_window_rate_limit(settings, clock):
+    settings.limits.user_cooldown_s = 0
+    settings.limits.user_rate_per_min = 3
+    app = build_app(settings, clock=clock)
+    answered = []
+    for _ in range(5):
+        answered.append(await app.router.handle(msg("!ping")) is not None)
+        clock.advance(10)
+    assert answered == [True, True, True, False, False]
+    clock.advance(11)  # t=61 after the first: it has left the window
+    assert await app.router.handle(msg("!ping")) is not None
+    assert await app.router.handle(msg("!ping")) is None
+
+
+async def test_limits_can_be_switched_off(settings, clock):
+    app = build_app(settings, clock=clock, enforce_limits=False)
+    for _ in range(50):
+        assert (await app.router.handle(msg("!joke"))).source == "fallback"
+
+
+async def test_over_long_input_gets_a_short_refusal(settings, clock):
+    settings.limits.max_prompt_chars = 10
+    app = build_app(settings, clock=clock)
+    seen: list[str] = []
+
+    async def echo(ctx: Context) -> Reply:
+        seen.append(ctx.args)
+        return Reply("ok")
+
+    app.router.register([Command("echo", echo)])
+    reply = await app.router.handle(msg("!echo " + "x" * 11))
+    assert "11" in reply.text and "10" in reply.text and len(reply.text) < 100
+    assert seen == []
+    assert (await app.router.handle(msg("!echo " + "y" * 10, user="bob"))).text == "ok"
+
+
+async def test_commands_needing_arguments_show_usage(settings, clock):
+    app = build_app(settings, clock=clock)
+
+    async def never(ctx: Context) -> Reply:
+        raise AssertionError("must not run without arguments")
+
+    app.router.register([Command("say", never, usage="<text>")])
+    assert (await app.router.handle(msg("!say"))).text == "Utilisation : !say <text>"
+
+
+async def test_a_failing_handler_gets_a_short_error_not_a_crash(app):
+    async def boom(ctx: Context) -> Reply:
+        raise RuntimeError("kaput")
+
+    app.router.register([Command("boom", boom)])
+    reply = await app.router.handle(msg("!boom"))
+    assert reply is not None and "Oups" in reply.text
+    assert app.stats.errors["boom"] == 1
+
+
+def test_clean_text_drops_control_and_invisible_characters():
+    assert clean_text("jo\u200bke") == "joke"
+    assert clean_text("a\u202eb\x00c\x1b[31m") == "abc[31m"
+    assert clean_text("  many \n\t lines\r\n ") == "many lines"
+    assert clean_text("ｆｕｌｌｗｉｄｔｈ") == "fullwidth"
+    assert clean_text("é") == clean_text("e\u0301")
+
+
+async def test_unicode_tricks_in_command_names(app):
+    assert (await app.router.handle(msg("!jo\u200bke"))) is not None
+    assert (await app.router.handle(msg("!\u202eekoj", user="b"))) is None
+    assert (await app.router.handle(msg("!ｊｏｋｅ", user="c"))) is not None  # NFKC folds it
+
+
+async def test_flood_of_10000_messages_from_500_users_stays_bounded(app, clock):
+    rng = random.Random(7)
+    texts = [
+        "!joke",
+        "!blague",
+        "hello chat",
+        "!help",
+        "!cachestats",
+        "!nope",
+        "!ping",
+        "!" + "x" * 5000,
+        "!joke " + "\u200b" * 100,
+        "lol",
+        "!uptime",
+    ]
+    tracemalloc.start()
+    replies = 0
+    for i in range(10_000):
+        user = f"u{rng.randrange(500)}"
+        reply = await app.router.handle(msg(rng.choice(texts), user=user))
+        replies += reply is not None
+        if i % 100 == 0:
+            clock.advance(1)
+    tracked_during = app.router.tracked_users()
+    clock.advance(3600)
+    assert app.router.tracked_users() == 0  # idle users' state expires
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert 0 < tracked_during <= 1000
+    assert 0 < replies < 10_000
+    assert peak < 20 * 1024 * 1024
