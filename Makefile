@@ -33,6 +33,7 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/router_bench.py
+	$(BIN)/python bench/intelligence_bench.py
 	bash bench/startup_bench.sh
 
 clean:

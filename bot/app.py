@@ -3,34 +3,103 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from commands.builtin import builtin_commands
 from commands.fun import fun_commands
 from commands.limits import Clock
 from commands.moderation import moderation_commands
 from commands.router import Router
-from config.settings import Settings
+from config.settings import BackendSettings, Settings
+from intelligence.ask import AskService
+from intelligence.cache import RedisTier, TieredCache
 from intelligence.jokes import JokeService
+from intelligence.llm import LLMClient
+from intelligence.resilience import CircuitBreaker, LLMPool, SingleFlight
+from intelligence.safety import Sanitiser
 from intelligence.stats import Stats
+
+if TYPE_CHECKING:
+    from bot.adapters import Adapter
 
 
 @dataclass
 class App:
     settings: Settings
     stats: Stats
+    pool: LLMPool
+    cache: TieredCache
+    flights: SingleFlight
     jokes: JokeService
+    ask: AskService
     router: Router
+    adapters: dict[str, Adapter] = field(default_factory=dict)  # the running platform adapters
 
     async def aclose(self) -> None:
-        """Release what the app holds (connections, files). Safe to call twice."""
+        """Release connections. Safe to call twice."""
+        await self.flights.aclose()
+        await self.pool.aclose()
+        if self.cache.redis is not None:
+            await self.cache.redis.aclose()
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every configured secret value, so that none can ever be echoed to chat."""
+    values = [
+        settings.llm.api_key,
+        settings.twitch.client_secret,
+        settings.twitch.access_token,
+        settings.twitch.refresh_token,
+        settings.discord.token,
+        settings.http.api_key,
+    ]
+    if settings.llm.fallback is not None:
+        values.append(settings.llm.fallback.api_key)
+    return [v.get_secret_value() for v in values if v.get_secret_value()]
+
+
+def build_pool(settings: Settings, stats: Stats, clock: Clock) -> LLMPool:
+    llm = settings.llm
+    configured: list[tuple[str, BackendSettings]] = [("primary", llm)]
+    if llm.fallback is not None:
+        configured.append(("fallback", llm.fallback))
+    backends = [
+        (
+            LLMClient(backend, name=f"{name}:{backend.provider}"),
+            CircuitBreaker(llm.breaker_failures, llm.breaker_reset_s, clock),
+        )
+        for name, backend in configured
+        if backend.provider != "offline"
+    ]
+    return LLMPool(backends, stats)
 
 
 def build_app(
     settings: Settings, *, enforce_limits: bool = True, clock: Clock = time.monotonic
 ) -> App:
     stats = Stats(clock)
+    pool = build_pool(settings, stats, clock)
+    redis = RedisTier(settings.cache.redis_url, clock=clock) if settings.cache.redis_url else None
+    cache = TieredCache(
+        l1_max=settings.cache.l1_max,
+        fuzzy_threshold=settings.cache.fuzzy_threshold,
+        stats=stats,
+        redis=redis,
+        clock=clock,
+    )
+    flights = SingleFlight()
     jokes = JokeService(settings.bot.language)
+    ask = AskService(
+        cache=cache,
+        pool=pool,
+        flights=flights,
+        sanitiser=Sanitiser(secrets_of(settings)),
+        stats=stats,
+        persona=settings.bot.persona,
+        language=settings.bot.language,
+        ttl_s=settings.cache.ask_ttl_s,
+    )
     router = Router(
         prefix=settings.bot.prefix,
         language=settings.bot.language,
@@ -40,9 +109,9 @@ def build_app(
         clock=clock,
     )
     router.register(builtin_commands(router, stats))
-    router.register(fun_commands(jokes))
-    router.register(moderation_commands(stats))
-    return App(settings, stats, jokes, router)
+    router.register(fun_commands(jokes, ask))
+    router.register(moderation_commands(stats, cache, pool))
+    return App(settings, stats, pool, cache, flights, jokes, ask, router)
 
 
 def enabled_adapters(settings: Settings) -> list[str]:
@@ -53,12 +122,15 @@ def enabled_adapters(settings: Settings) -> list[str]:
 def describe(settings: Settings) -> str:
     """One line saying what this process uses, printed at start-up."""
     llm = settings.llm
-    backend = (
-        llm.provider if llm.provider == "offline" else f"{llm.provider} ({llm.resolved_model})"
-    )
-    tiers = "l1+l2(redis)" if settings.cache.redis_url else "l1 (memory only)"
+    backends = [
+        f"{b.provider}({b.resolved_model} at {b.resolved_base_url})"
+        for b in (llm, llm.fallback)
+        if b is not None and b.provider != "offline"
+    ]
+    tiers = "l1+l2(redis)+fuzzy" if settings.cache.redis_url else "l1+fuzzy (memory only)"
     storage = settings.bot.data_dir / "quipbot.db"
     return (
-        f"quipbot: adapters={','.join(enabled_adapters(settings))} backend={backend} "
+        f"quipbot: adapters={','.join(enabled_adapters(settings))} "
+        f"backend={' then '.join([*backends, 'offline'])} "
         f"cache={tiers} storage={storage} language={settings.bot.language}"
     )

@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from config.settings import Settings
+from bot.adapters import AdapterUnavailable, adapter_checks
+from bot.app import enabled_adapters
+from config.settings import BackendSettings, Settings
+from intelligence.cache import redacted_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +47,54 @@ async def check_redis(settings: Settings) -> Finding:
     try:
         await client.ping()
     except Exception as exc:
-        return Finding(False, "redis", f"cannot reach {_hide_password(url)} ({exc})")
+        return Finding(False, "redis", f"cannot reach {redacted_url(url)} ({exc})")
     finally:
         await client.aclose()
-    return Finding(True, "redis", f"{_hide_password(url)} answers PING")
+    return Finding(True, "redis", f"{redacted_url(url)} answers PING")
 
 
-def check_platform_config(settings: Settings) -> list[Finding]:
+async def check_llm(name: str, backend: BackendSettings) -> Finding:
+    from intelligence.llm import LLMClient, LLMError
+
+    client = LLMClient(backend, name=name, max_retries=0)
+    what = f"{name} ({backend.provider})"
+    try:
+        models = await client.list_models()
+    except LLMError as exc:
+        return Finding(False, what, str(exc).removeprefix(f"{name}: "))
+    finally:
+        await client.aclose()
+    shown = ", ".join(models[:8]) + (" …" if len(models) > 8 else "")
+    if backend.model and backend.model not in models:
+        return Finding(
+            False,
+            what,
+            f"model {backend.model!r} is not served at "
+            f"{client.base_url}; it offers: {shown or 'nothing'}",
+        )
+    if not backend.model and backend.provider == "mistral" and client.model not in models:
+        return Finding(
+            False,
+            what,
+            f"default model {client.model!r} is not offered; set llm.model to one of: {shown}",
+        )
+    return Finding(
+        True, what, f"{client.base_url} answers; model {client.model}; offers: {shown or 'nothing'}"
+    )
+
+
+def check_config_completeness(settings: Settings) -> list[Finding]:
     findings = []
+    for name, backend in (("llm", settings.llm), ("llm.fallback", settings.llm.fallback)):
+        if backend and backend.provider == "mistral" and not backend.api_key.get_secret_value():
+            findings.append(
+                Finding(
+                    False,
+                    name,
+                    f"{name}.provider is mistral but {name}.api_key "
+                    "is not set (get one at console.mistral.ai)",
+                )
+            )
     twitch = settings.twitch
     if twitch.enabled:
         missing = [k for k in ("client_id", "bot_id", "owner_id") if not getattr(twitch, k)]
@@ -75,19 +118,22 @@ def check_platform_config(settings: Settings) -> list[Finding]:
     return findings
 
 
-def _hide_password(url: str) -> str:
-    """redis://user:secret@host → redis://user:***@host."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at or ":" not in creds:
-        return url
-    user = creds.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"
-
-
 async def run_checks(settings: Settings) -> list[Finding]:
     probes: list[Callable[[Settings], Awaitable[Finding]]] = [check_sqlite]
     if settings.cache.redis_url:
         probes.append(check_redis)
-    findings = list(await asyncio.gather(*(probe(settings) for probe in probes)))
-    return findings + check_platform_config(settings)
+    checks = [probe(settings) for probe in probes]
+    llm = settings.llm
+    for name, backend in (("llm", llm), ("llm.fallback", llm.fallback)):
+        if backend is not None and backend.provider != "offline":
+            checks.append(check_llm(name, backend))
+    findings = list(await asyncio.gather(*checks))
+    findings += check_config_completeness(settings)
+    for name in enabled_adapters(settings):
+        if name == "console":
+            continue
+        try:
+            findings += await adapter_checks(name, settings)
+        except AdapterUnavailable as exc:
+            findings.append(Finding(False, name, str(exc)))
+    return findings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 
 from config.settings import ConfigError, Settings, load_settings
@@ -70,16 +71,31 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     print(describe(settings), file=sys.stderr)
     adapters = enabled_adapters(settings)
-    unavailable = [name for name in adapters if name != "console"]
-    if unavailable:
-        for name in unavailable:
-            print(
-                f"config error: {name}.enabled is true, but this build has no {name} adapter yet",
-                file=sys.stderr,
-            )
+    if adapters == ["console"]:
+        print("quipbot: nothing else is enabled, so chat runs in this console", file=sys.stderr)
+        return await _console(settings, mods=set(), enforce_limits=False)
+    return await _run_adapters(settings, adapters)
+
+
+async def _run_adapters(settings: Settings, names: list[str]) -> int:
+    from bot.adapters import AdapterUnavailable, run_adapters
+    from bot.app import build_app
+
+    app = build_app(settings)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is not None:  # docker stop sends SIGTERM: shut down as cleanly as on Ctrl-C
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await run_adapters(app, names)
+    except AdapterUnavailable as exc:
+        print(f"config error: {exc}", file=sys.stderr)
         return 2
-    print("quipbot: nothing else is enabled, so chat runs in this console", file=sys.stderr)
-    return await _console(settings, mods=set(), enforce_limits=False)
+    except asyncio.CancelledError:
+        return 0
+    finally:
+        await app.aclose()
+    return 0
 
 
 async def _console(settings: Settings, *, mods: set[str], enforce_limits: bool) -> int:

@@ -1,10 +1,13 @@
-"""Viewer commands that make something: !joke."""
+"""Viewer commands that make something: !joke and !ask."""
 
 from __future__ import annotations
 
 from commands.router import Command, Context
+from commands.texts import text
 from commands.types import Reply
+from intelligence.ask import AskService
 from intelligence.jokes import JokeService
+from intelligence.resilience import NoBackendAvailable
 
 
 def viewer_key(ctx: Context) -> str:
@@ -12,9 +15,19 @@ def viewer_key(ctx: Context) -> str:
     return f"{ctx.message.platform}:{ctx.message.user_id}"
 
 
-def fun_commands(jokes: JokeService) -> list[Command]:
+def fun_commands(jokes: JokeService, ask: AskService) -> list[Command]:
     async def joke(ctx: Context) -> Reply:
         result = await jokes.next_for(viewer_key(ctx))
         return Reply(result.text, source=result.source)
 
-    return [Command("joke", joke, aliases={"fr": ("blague",)})]
+    async def ask_(ctx: Context) -> Reply:
+        try:
+            answer = await ask.answer(ctx.args)
+        except NoBackendAvailable:
+            return Reply(text(ctx.language, "ai_resting"), source="fallback")
+        return Reply(answer.text, answer.stream, answer.source)
+
+    return [
+        Command("joke", joke, aliases={"fr": ("blague",)}),
+        Command("ask", ask_, usage="<question>"),
+    ]

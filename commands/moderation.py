@@ -1,35 +1,56 @@
-"""Moderator commands: !cachestats."""
+"""Moderator commands: !cachestats and !cacheclear."""
 
 from __future__ import annotations
 
 from commands.router import Command, Context
-from commands.texts import duration
+from commands.texts import duration, text
 from commands.types import Reply, Role
-from intelligence.stats import Stats
+from intelligence.cache import TieredCache
+from intelligence.resilience import LLMPool
+from intelligence.stats import TIERS, Stats
 
 TWITCH_SAFE_CHARS = 450
 
 
-def stats_line(stats: Stats) -> str:
-    """One line of figures that fits a Twitch message."""
-    served = sum(stats.sources.values())
+def stats_line(stats: Stats, cache: TieredCache, pool: LLMPool) -> str:
+    """One line of figures that fits a Twitch message (≤ 450 chars). Never any secret."""
+    tiers = " ".join(
+        f"{tier} {stats.tier_hits[tier]}/{stats.tier_hits[tier] + stats.tier_misses[tier]}"
+        f" ({stats.hit_rate(tier):.0%})"
+        for tier in TIERS
+        if stats.tier_hits[tier] + stats.tier_misses[tier]
+    )
+    sizes = cache.sizes()
+    calls = sum(stats.llm_calls.values())
     by_source = " ".join(f"{name}={count}" for name, count in stats.sources.most_common())
     parts = [
         f"📊 up {duration(stats.uptime_s())}",
-        f"answers {served}" + (f" ({by_source})" if by_source else ""),
+        f"answers {sum(stats.sources.values())}" + (f" ({by_source})" if by_source else ""),
+        f"cache {tiers or 'unused'} · size {sizes['l1']}"
+        + ("" if cache.redis is None else f" · redis {'up' if cache.redis.up else 'DOWN'}"),
+        f"llm {calls} calls {stats.tokens_in}+{stats.tokens_out} tok, saved {stats.saved_calls}"
+        f" calls {stats.saved_tokens} tok, err {stats.error_rate():.0%}",
     ]
-    for command in stats.latency_commands():
-        p50, p95, _ = stats.latency_ms(command)
-        parts.append(f"{command} p50 {p50:.1f}ms p95 {p95:.1f}ms")
-    errors = sum(stats.errors.values())
-    if errors:
-        parts.append(f"errors {errors}")
+    breakers = pool.breaker_states()
+    if breakers:
+        parts.append("breaker " + " ".join(f"{n}={s}" for n, s in breakers.items()))
+    for name in ("ask", "joke"):
+        if stats.commands[name]:
+            p50, p95, p99 = stats.latency_ms(name)
+            parts.append(f"{name} p50 {p50:.1f} p95 {p95:.1f} p99 {p99:.1f}ms")
     line = " · ".join(parts)
     return line if len(line) <= TWITCH_SAFE_CHARS else line[: TWITCH_SAFE_CHARS - 1] + "…"
 
 
-def moderation_commands(stats: Stats) -> list[Command]:
+def moderation_commands(stats: Stats, cache: TieredCache, pool: LLMPool) -> list[Command]:
     async def cachestats(ctx: Context) -> Reply:
-        return Reply(stats_line(stats))
+        return Reply(stats_line(stats, cache, pool))
 
-    return [Command("cachestats", cachestats, min_role=Role.MODERATOR)]
+    async def cacheclear(ctx: Context) -> Reply:
+        count = await cache.clear()
+        return Reply(text(ctx.language, "cache_cleared", count=count))
+
+    return [
+        Command("cachestats", cachestats, min_role=Role.MODERATOR),
+        Command("cacheclear", cacheclear, min_role=Role.MODERATOR),
+    ]

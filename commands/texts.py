@@ -11,11 +11,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "help": "Commandes : {commands}",
         "pong": "🏓 Pong !",
         "uptime": "⏱️ En ligne depuis {uptime}.",
-        "help.help": "cette aide",
-        "help.ping": "je réponds ?",
-        "help.uptime": "depuis quand je tourne",
-        "help.joke": "une blague rien que pour toi",
-        "help.cachestats": "chiffres du cache (modos)",
+        "ai_resting": "😴 L'IA fait une pause, réessaie dans un moment.",
+        "cache_cleared": "🧹 Cache vidé ({count} entrées).",
     },
     "en": {
         "cooldown": "⏳ {user}, {seconds}s before your next {prefix}{command}.",
@@ -25,11 +22,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "help": "Commands: {commands}",
         "pong": "🏓 Pong!",
         "uptime": "⏱️ Up for {uptime}.",
-        "help.help": "this help",
-        "help.ping": "am I alive?",
-        "help.uptime": "how long I've been up",
-        "help.joke": "a joke just for you",
-        "help.cachestats": "cache figures (mods)",
+        "ai_resting": "😴 The AI is taking a break, try again in a moment.",
+        "cache_cleared": "🧹 Cache cleared ({count} entries).",
     },
 }
 

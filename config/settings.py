@@ -88,6 +88,8 @@ class BackendSettings(Section):
     api_key: SecretStr = SecretStr("")
     model: str = ""
     timeout_s: float = Field(30.0, gt=0, le=600)
+    connect_timeout_s: float = Field(5.0, gt=0, le=60)
+    first_byte_timeout_s: float = Field(15.0, gt=0, le=600)
     max_tokens: int = Field(300, ge=1, le=32_000)
     temperature: float = Field(0.9, ge=0, le=2)
 

@@ -7,6 +7,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 
 LATENCY_WINDOW = 1000  # samples kept per command: bounded memory, recent behaviour
+TIERS = ("l1", "l2", "fuzzy")
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -24,26 +25,68 @@ class Stats:
         self.commands: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()  # l1, l2, fuzzy, llm, fallback, local
         self.errors: Counter[str] = Counter()
+        self.tier_hits: Counter[str] = Counter()
+        self.tier_misses: Counter[str] = Counter()
+        self.llm_calls: Counter[str] = Counter()  # per backend name
+        self.llm_errors: Counter[str] = Counter()
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.saved_calls = 0  # answers served without a backend call (cache or shared flight)
+        self.saved_tokens = 0
         self._latency: dict[str, deque[float]] = {}
 
     def uptime_s(self) -> float:
         return self._clock() - self.started_at
 
+    # -- recording ------------------------------------------------------------------------
+
     def record_command(self, command: str, seconds: float, source: str) -> None:
         self.commands[command] += 1
         self.sources[source] += 1
-        window = self._latency.get(command)
-        if window is None:
-            window = self._latency[command] = deque(maxlen=LATENCY_WINDOW)
-        window.append(seconds)
+        self._sample(command, seconds)
 
     def record_error(self, command: str) -> None:
         self.errors[command] += 1
 
-    def latency_ms(self, command: str) -> tuple[float, float, float]:
-        """p50, p95 and p99 over the recent window, in milliseconds."""
-        samples = sorted(self._latency.get(command, ()))
-        return tuple(percentile(samples, q) * 1000 for q in (50, 95, 99))  # type: ignore[return-value]
+    def record_tier(self, tier: str, *, hit: bool) -> None:
+        (self.tier_hits if hit else self.tier_misses)[tier] += 1
 
-    def latency_commands(self) -> list[str]:
+    def record_llm_call(
+        self, backend: str, tokens_in: int, tokens_out: int, seconds: float
+    ) -> None:
+        self.llm_calls[backend] += 1
+        self.tokens_in += tokens_in
+        self.tokens_out += tokens_out
+        self._sample(f"llm:{backend}", seconds)
+
+    def record_llm_error(self, backend: str) -> None:
+        self.llm_errors[backend] += 1
+
+    def record_saved(self, tokens: int) -> None:
+        self.saved_calls += 1
+        self.saved_tokens += tokens
+
+    def _sample(self, name: str, seconds: float) -> None:
+        window = self._latency.get(name)
+        if window is None:
+            window = self._latency[name] = deque(maxlen=LATENCY_WINDOW)
+        window.append(seconds)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def hit_rate(self, tier: str) -> float:
+        total = self.tier_hits[tier] + self.tier_misses[tier]
+        return self.tier_hits[tier] / total if total else 0.0
+
+    def error_rate(self) -> float:
+        calls = sum(self.llm_calls.values()) + sum(self.llm_errors.values())
+        return sum(self.llm_errors.values()) / calls if calls else 0.0
+
+    def latency_ms(self, name: str) -> tuple[float, float, float]:
+        """p50, p95 and p99 over the recent window, in milliseconds."""
+        samples = sorted(self._latency.get(name, ()))
+        p50, p95, p99 = (percentile(samples, q) * 1000 for q in (50, 95, 99))
+        return p50, p95, p99
+
+    def latency_names(self) -> list[str]:
         return list(self._latency)

@@ -52,7 +52,7 @@ def test_every_line_answered_in_order_and_chatter_ignored(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == "bot: 🏓 Pong!"
     assert lines[1].startswith("bot: ⏱️ Up for")
-    assert lines[2].startswith("bot: Commands: !help, !ping, !uptime, !joke, !cachestats")
+    assert lines[2] == "bot: Commands: !help, !ping, !uptime, !joke, !ask, !cachestats, !cacheclear"
     assert len(lines) == 3  # bob is no moderator; chatter and unknown commands get nothing
 
 
@@ -75,7 +75,7 @@ def test_console_does_not_import_platform_libraries(tmp_path):
     code = (
         "import sys, io; from bot.cli import main; sys.stdin = io.StringIO('!joke\\n');"
         "main(['console']); print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('discord', 'twitchio', 'redis', 'aiohttp')), file=sys.stderr)"
+        "('discord', 'twitchio', 'redis')), file=sys.stderr)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -113,3 +113,65 @@ def test_mods_and_the_default_user_roles():
     assert Role.MODERATOR in parse_line("Bob: !x", mods={"bob"}).roles
     assert parse_line("eve: !x", mods={"bob"}).level == Role.VIEWER
     assert parse_line("!x", mods=set()).level == Role.BROADCASTER
+
+
+async def test_console_asks_the_llm_caches_and_survives_it_going_away(tmp_path):
+    """The intelligence-core 'done when', as a user would run it."""
+    import asyncio
+
+    from fakes.fake_llm import FakeLLM
+
+    fake = FakeLLM(flavour="lmstudio", reply="Because of Rayleigh scattering.")
+    await fake.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIPBOT_")}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "QUIPBOT_LLM__PROVIDER": "lmstudio",
+        "QUIPBOT_LLM__BASE_URL": fake.base_url,
+        "QUIPBOT_LLM__BREAKER_FAILURES": "2",
+        "QUIPBOT_LLM__BREAKER_RESET_S": "1",
+        "QUIPBOT_LLM__CONNECT_TIMEOUT_S": "0.5",
+        "QUIPBOT_BOT__LANGUAGE": "en",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "console",
+        "--mod",
+        "mo",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+    async def say(line: str) -> str:
+        proc.stdin.write(f"{line}\n".encode())
+        await proc.stdin.drain()
+        return (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().rstrip("\n")
+
+    try:
+        assert await say("alice: !ask why is the sky blue?") == (
+            "bot: Because of Rayleigh scattering."
+        )
+        assert await say("bob: !ask Why is the sky blue") == "bot: Because of Rayleigh scattering."
+        assert fake.calls == 1
+        stats = await say("mo: !cachestats")
+        assert "answers 2 (llm=1 l1=1)" in stats and "llm 1 calls" in stats
+
+        await fake.stop()
+        for i in range(3):  # two failures open the breaker; the third is refused at once
+            assert "taking a break" in await say(f"carol: !ask question {i}")
+        assert "primary:lmstudio=open" in await say("mo: !cachestats")
+        assert (await say("carol: !joke")).startswith("bot: ")
+
+        await fake.start()
+        await asyncio.sleep(1.1)  # breaker_reset_s: the next call is the probe
+        assert await say("dave: !ask is it back?") == "bot: Because of Rayleigh scattering."
+    finally:
+        proc.stdin.close()
+        await asyncio.wait_for(proc.wait(), 30)
+        await fake.stop()
+    assert proc.returncode == 0

@@ -1,0 +1,399 @@
+"""A client for OpenAI-style chat completions (Mistral, LM Studio, any compatible server).
+
+Streaming (SSE) and plain. Retries with exponential backoff and jitter on connect errors, 429
+(honouring Retry-After) and 5xx, but only while nothing has reached the user yet. Every failure
+becomes one of a few typed errors with a clear message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+
+from config.settings import BackendSettings
+from intelligence.sse import SSEParser
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 2
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+ERROR_BODY_LIMIT = 4096
+
+
+class LLMError(Exception):
+    """Base of every LLM failure. ``retryable`` says whether trying again may help."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LLMConnectionError(LLMError):
+    """Could not connect, the connection dropped, or the server was too slow."""
+
+    retryable = True
+
+
+class LLMRateLimited(LLMError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message, status=429)
+        self.retry_after = retry_after
+
+
+class LLMServerError(LLMError):
+    """A 5xx from the server."""
+
+    retryable = True
+
+
+class LLMRequestError(LLMError):
+    """A 4xx other than 429: a wrong key, model or request. Retrying will not help."""
+
+
+class LLMStreamError(LLMError):
+    """The stream broke after part of the answer was already sent on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool = False
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    messages: list[dict[str, str]]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    n: int = 1
+    seed: int | None = None
+
+
+@dataclass(slots=True)
+class Completion:
+    texts: list[str]  # one per choice (``n``)
+    usage: Usage
+
+
+def estimate_tokens(text: str) -> int:
+    """About 4 characters a token for European languages; used when a server reports none."""
+    return max(1, math.ceil(len(text) / 4)) if text else 0
+
+
+def estimate_usage(request: ChatRequest, answer: str) -> Usage:
+    prompt = sum(estimate_tokens(m["content"]) + 4 for m in request.messages)
+    return Usage(prompt, estimate_tokens(answer), estimated=True)
+
+
+@dataclass(slots=True)
+class LLMStream:
+    """Iterate for the answer's text pieces. Afterwards ``usage`` and ``text`` are set."""
+
+    client: LLMClient
+    request: ChatRequest
+    usage: Usage | None = None
+    parts: list[str] = field(default_factory=list)
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self.client._iterate(self)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class LLMClient:
+    def __init__(
+        self,
+        backend: BackendSettings,
+        *,
+        name: str = "llm",
+        max_retries: int = MAX_RETRIES,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.backend = backend
+        self.name = name
+        self.provider = backend.provider
+        self.base_url = backend.resolved_base_url
+        self.model = backend.resolved_model
+        self.max_retries = max_retries
+        self._rng = rng or random.Random()
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:  # no key in logs
+        return f"LLMClient({self.name}: {self.provider} {self.model} at {self.base_url})"
+
+    # -- public API ---------------------------------------------------------------------
+
+    def stream(self, request: ChatRequest) -> LLMStream:
+        return LLMStream(self, request)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        body = self.request_body(request, stream=False)
+        deadline = time.monotonic() + self.backend.timeout_s
+        attempt = 0
+        while True:
+            try:
+                payload = await self._post_json(body, deadline)
+                break
+            except LLMError as exc:
+                await self._backoff_or_raise(exc, attempt, deadline)
+                attempt += 1
+        choices = sorted(payload.get("choices") or [], key=lambda c: c.get("index", 0))
+        texts = [_content_text((c.get("message") or {}).get("content")) for c in choices]
+        if not texts:
+            raise LLMServerError(f"{self.name}: the answer has no choices")
+        usage = _usage(payload.get("usage")) or estimate_usage(request, "".join(texts))
+        return Completion(texts, usage)
+
+    async def list_models(self) -> list[str]:
+        session = self._get_session()
+        try:
+            async with asyncio.timeout(self.backend.connect_timeout_s + 5):
+                async with session.get(f"{self.base_url}/models", headers=self._headers()) as resp:
+                    if resp.status >= 400:
+                        raise await self._http_error(resp)
+                    payload = await resp.json(content_type=None)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise self._connection_error(exc) from None
+        return [m["id"] for m in payload.get("data", []) if isinstance(m, dict) and "id" in m]
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def request_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """Only the keys this provider accepts: Mistral answers 422 to any other."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens or self.backend.max_tokens,
+            "temperature": (
+                self.backend.temperature if request.temperature is None else request.temperature
+            ),
+            "stream": stream,
+        }
+        if request.n > 1:
+            body["n"] = request.n
+        if request.seed is not None:
+            body["random_seed" if self.provider == "mistral" else "seed"] = request.seed
+        if stream and self.provider != "mistral":
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.backend.connect_timeout_s)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+        return self._session
+
+    def _headers(self, *, stream: bool = False) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream" if stream else "application/json"}
+        key = self.backend.api_key.get_secret_value()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    async def _iterate(self, out: LLMStream) -> AsyncIterator[str]:
+        body = self.request_body(out.request, stream=True)
+        deadline = time.monotonic() + self.backend.timeout_s
+        attempt = 0
+        while True:
+            emitted = False
+            try:
+                async for piece in self._stream_once(body, out, deadline):
+                    emitted = True
+                    out.parts.append(piece)
+                    yield piece
+                break
+            except LLMError as exc:
+                if emitted:
+                    raise LLMStreamError(
+                        f"{self.name}: the stream broke mid-answer ({exc})"
+                    ) from exc
+                await self._backoff_or_raise(exc, attempt, deadline)
+                attempt += 1
+        if out.usage is None:
+            out.usage = estimate_usage(out.request, out.text)
+
+    async def _stream_once(
+        self, body: dict[str, Any], out: LLMStream, deadline: float
+    ) -> AsyncIterator[str]:
+        resp = await self._open(body, deadline, stream=True)
+        async with resp:
+            if resp.status >= 400:
+                raise await self._http_error(resp)
+            parser = SSEParser()
+            finished = False
+            first_byte_by = time.monotonic() + self.backend.first_byte_timeout_s
+            while True:
+                limit = min(deadline, first_byte_by) if not out.parts else deadline
+                try:
+                    data = await asyncio.wait_for(resp.content.readany(), limit - time.monotonic())
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    raise self._connection_error(exc) from None
+                events = parser.feed(data) if data else parser.close()
+                for event in events:
+                    if not event.strip():
+                        continue
+                    if event.strip() == "[DONE]":
+                        return
+                    payload = _json_or_none(event)
+                    if payload is None:
+                        log.warning("%s: skipped a malformed stream event", self.name)
+                        continue
+                    if "error" in payload:
+                        raise LLMServerError(f"{self.name}: {_error_message(payload)}")
+                    out.usage = _usage(payload.get("usage")) or out.usage
+                    for choice in payload.get("choices") or []:
+                        if choice.get("index", 0) != 0:
+                            continue
+                        finished = finished or bool(choice.get("finish_reason"))
+                        piece = _content_text((choice.get("delta") or {}).get("content"))
+                        if piece:
+                            yield piece
+                if not data:
+                    if finished:  # some servers close without [DONE] after finish_reason
+                        return
+                    raise LLMConnectionError(f"{self.name}: the stream ended before the answer")
+
+    async def _open(
+        self, body: dict[str, Any], deadline: float, *, stream: bool
+    ) -> aiohttp.ClientResponse:
+        """POST and wait for the response headers, within the first-byte and total limits."""
+        session = self._get_session()
+        wait = min(self.backend.first_byte_timeout_s, deadline - time.monotonic())
+        try:
+            return await asyncio.wait_for(
+                session.post(
+                    f"{self.base_url}/chat/completions",
+                    json=body,
+                    headers=self._headers(stream=stream),
+                ),
+                max(wait, 0.001),
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise self._connection_error(exc) from None
+
+    async def _post_json(self, body: dict[str, Any], deadline: float) -> dict[str, Any]:
+        resp = await self._open(body, deadline, stream=False)
+        async with resp:
+            if resp.status >= 400:
+                raise await self._http_error(resp)
+            try:
+                raw = await asyncio.wait_for(resp.read(), deadline - time.monotonic())
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise self._connection_error(exc) from None
+        payload = _json_or_none(raw.decode("utf-8", errors="replace"))
+        if payload is None:
+            raise LLMServerError(f"{self.name}: the answer is not JSON")
+        return payload
+
+    async def _backoff_or_raise(self, exc: LLMError, attempt: int, deadline: float) -> None:
+        if not exc.retryable or attempt >= self.max_retries:
+            raise exc
+        delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt) * self._rng.uniform(0.5, 1.0)
+        if isinstance(exc, LLMRateLimited) and exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        if time.monotonic() + delay >= deadline:
+            raise exc
+        log.info("%s: %s; retry %d in %.1fs", self.name, exc, attempt + 1, delay)
+        await asyncio.sleep(delay)
+
+    def _connection_error(self, exc: BaseException) -> LLMConnectionError:
+        if isinstance(exc, TimeoutError):
+            return LLMConnectionError(f"{self.name}: no answer from {self.base_url} in time")
+        reason = str(exc) or type(exc).__name__
+        return LLMConnectionError(f"{self.name}: cannot reach {self.base_url} ({reason})")
+
+    async def _http_error(self, resp: aiohttp.ClientResponse) -> LLMError:
+        try:
+            raw = await asyncio.wait_for(resp.content.read(ERROR_BODY_LIMIT), 5)
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            raw = b""
+        payload = _json_or_none(raw.decode("utf-8", errors="replace"))
+        detail = _error_message(payload) if payload else raw.decode("utf-8", "replace")[:200]
+        message = f"{self.name}: HTTP {resp.status}: {detail or resp.reason}"
+        if resp.status == 429:
+            return LLMRateLimited(
+                message, retry_after=_retry_after(resp.headers.get("Retry-After"))
+            )
+        if resp.status >= 500:
+            return LLMServerError(message, status=resp.status)
+        if resp.status in (401, 403):
+            message += " (check llm.api_key)"
+        elif resp.status == 404:
+            message += f" (check llm.base_url and llm.model; model is {self.model!r})"
+        return LLMRequestError(message, status=resp.status)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _content_text(content: Any) -> str:
+    """``content`` may be a string, a list of chunks ({"type":"text","text":...}) or missing."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+        )
+    return ""
+
+
+def _usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return Usage(prompt, completion)
+
+
+def _error_message(payload: dict[str, Any]) -> str:
+    """Both shapes: {"error": {...} | "..."} (OpenAI, LM Studio) and {"message": ...} (Mistral)."""
+    error = payload.get("error", payload)
+    if isinstance(error, str):
+        return error[:300]
+    message = error.get("message", error.get("detail", "")) if isinstance(error, dict) else ""
+    if not isinstance(message, str):
+        message = json.dumps(message, ensure_ascii=False)
+    return message[:300]
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After is seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
