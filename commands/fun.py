@@ -20,14 +20,19 @@ def fun_commands(jokes: JokeService, ask: AskService) -> list[Command]:
         result = await jokes.next_for(viewer_key(ctx))
         return Reply(result.text, source=result.source)
 
-    async def ask_(ctx: Context) -> Reply:
-        try:
-            answer = await ask.answer(ctx.args)
-        except NoBackendAvailable:
-            return Reply(text(ctx.language, "ai_resting"), source="fallback")
-        return Reply(answer.text, answer.stream, answer.source)
+    def answering(tone: str):
+        async def handler(ctx: Context) -> Reply:
+            try:
+                answer = await ask.answer(ctx.args, tone=tone)
+            except NoBackendAvailable:
+                return Reply(text(ctx.language, "ai_resting"), source="fallback")
+            return Reply(answer.text, answer.stream, answer.source)
+
+        return handler
 
     return [
         Command("joke", joke, aliases={"fr": ("blague",)}),
-        Command("ask", ask_, usage="<question>"),
+        Command("ask", answering("ask"), usage="<question>"),
+        # "@bot question" on a platform: like !ask, friendlier, with its own cooldown.
+        Command("mention", answering("mention"), usage="<question>", hidden=True),
     ]

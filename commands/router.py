@@ -42,6 +42,9 @@ class Command:
     cooldown_s: float | None = None
     # Shown after the name in the usage line when the command needs arguments, e.g. "<question>".
     usage: str = ""
+    # Hidden commands cannot be typed with the prefix and are not in !help: adapters reach them
+    # through Router.dispatch_hidden (a mention of the bot, say).
+    hidden: bool = False
 
 
 _DROP_CATEGORIES = {
@@ -81,12 +84,17 @@ class Router:
         self.enforce_limits = enforce_limits
         self._clock = clock
         self._commands: dict[str, Command] = {}  # every name and alias → command
+        self._hidden: dict[str, Command] = {}
         self._ordered: list[Command] = []
         self._cooldowns: Cooldowns | None = None
         self._rate = RateLimiter(limits.user_rate_per_min, clock)
 
     def register(self, commands: Iterable[Command]) -> None:
         for command in commands:
+            if command.hidden:
+                self._hidden[command.name] = command
+                self._ordered.append(command)
+                continue
             names = [
                 command.name,
                 *command.aliases.get("*", ()),
@@ -101,7 +109,7 @@ class Router:
         self._cooldowns = Cooldowns(longest, self._clock)
 
     def visible_to(self, level: Role) -> list[Command]:
-        return [c for c in self._ordered if level >= c.min_role]
+        return [c for c in self._ordered if level >= c.min_role and not c.hidden]
 
     def display_name(self, command: Command) -> str:
         """The name viewers know the command by in this language (!blague in fr)."""
@@ -116,8 +124,17 @@ class Router:
             return None
         name, _, args = clean_text(raw).partition(" ")
         command = self._commands.get(name.lower())
-        if command is None or message.level < command.min_role:
-            return None  # unknown or not allowed: say nothing rather than spam chat
+        if command is None:
+            return None  # unknown: say nothing rather than spam chat
+        return await self._dispatch(message, command, args)
+
+    async def dispatch_hidden(self, name: str, message: ChatMessage, args: str) -> Reply | None:
+        """Run a hidden command, e.g. "mention" when a viewer writes "@bot question"."""
+        return await self._dispatch(message, self._hidden[name], clean_text(args))
+
+    async def _dispatch(self, message: ChatMessage, command: Command, args: str) -> Reply | None:
+        if message.level < command.min_role:
+            return None  # not allowed: silence, no error spam
         if self.enforce_limits and message.level < Role.MODERATOR:
             allowed, notice = self._check_limits(message, command)
             if not allowed:

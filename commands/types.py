@@ -44,6 +44,8 @@ class Reply:
     text: str = ""
     stream: AsyncIterator[str] | None = field(default=None, repr=False)
     source: str = "local"
+    # The joke this reply tells, so that a platform reaction (👍 on Discord) can vote for it.
+    joke_id: int | None = None
 
     async def collect(self) -> str:
         """The whole text, draining the stream if there is one."""

@@ -49,12 +49,13 @@ class AskService:
         self.language = language
         self.ttl_s = ttl_s
 
-    def scope(self) -> Scope:
-        return Scope("ask", self.pool.model, self.persona, self.language)
+    def scope(self, tone: str = "ask") -> Scope:
+        return Scope(tone, self.pool.model, self.persona, self.language)
 
-    async def answer(self, question: str) -> Answer:
-        """Raises NoBackendAvailable when no LLM can answer and nothing is cached."""
-        scope = self.scope()
+    async def answer(self, question: str, *, tone: str = "ask") -> Answer:
+        """Raises NoBackendAvailable when no LLM can answer and nothing is cached.
+        ``tone`` is "ask", or "mention" for a friendlier answer to "@bot question"."""
+        scope = self.scope(tone)
         hit = await self.cache.get(scope, question)
         if hit is not None:
             self.stats.record_saved(hit.entry.tokens_in + hit.entry.tokens_out)
@@ -63,7 +64,7 @@ class AskService:
             raise NoBackendAvailable
 
         async def ask_llm(flight: Flight) -> None:
-            request = ChatRequest(ask_messages(self.persona, self.language, question))
+            request = ChatRequest(ask_messages(self.persona, self.language, question, tone))
             await self.pool.fill(request, flight)
             text = self.sanitiser.clean(flight.text).strip()
             if text:

@@ -205,3 +205,25 @@ async def test_flood_of_10000_messages_from_500_users_stays_bounded(app, clock):
     assert 0 < tracked_during <= 1000
     assert 0 < replies < 10_000
     assert peak < 20 * 1024 * 1024
+
+
+async def test_hidden_commands_are_reached_only_through_dispatch(settings, clock):
+    app = build_app(settings, clock=clock)
+    seen: list[str] = []
+
+    async def mention(ctx: Context) -> Reply:
+        seen.append(ctx.args)
+        return Reply("hi!")
+
+    app.router.register([Command("greet", mention, hidden=True, cooldown_s=30)])
+    assert await app.router.handle(msg("!greet there")) is None
+    assert "greet" not in (await app.router.handle(msg("!help"))).text
+    assert (
+        await app.router.dispatch_hidden(
+            "greet", msg("@bot how\u200b are you"), "how\u200b are you"
+        )
+    ).text == "hi!"
+    assert seen == ["how are you"]
+    notice = await app.router.dispatch_hidden("greet", msg("x"), "again")
+    assert notice is not None and "⏳" in notice.text  # its own cooldown
+    assert (await app.router.handle(msg("!ping"))) is not None  # other commands unaffected
