@@ -34,6 +34,8 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/router_bench.py
 	$(BIN)/python bench/intelligence_bench.py
+	$(BIN)/python bench/joke_replay.py
+	$(BIN)/python bench/ask_replay.py
 	bash bench/startup_bench.sh
 
 clean:

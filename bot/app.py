@@ -16,9 +16,12 @@ from intelligence.ask import AskService
 from intelligence.cache import RedisTier, TieredCache
 from intelligence.jokes import JokeService
 from intelligence.llm import LLMClient
+from intelligence.offline import OfflineJokes
 from intelligence.resilience import CircuitBreaker, LLMPool, SingleFlight
 from intelligence.safety import Sanitiser
+from intelligence.sessions import Sessions
 from intelligence.stats import Stats
+from intelligence.store import Store
 
 if TYPE_CHECKING:
     from bot.adapters import Adapter
@@ -33,13 +36,18 @@ class App:
     flights: SingleFlight
     jokes: JokeService
     ask: AskService
+    sessions: Sessions
+    store: Store
     router: Router
     adapters: dict[str, Adapter] = field(default_factory=dict)  # the running platform adapters
 
     async def aclose(self) -> None:
-        """Release connections. Safe to call twice."""
+        """Finish pending writes and release connections. Safe to call twice."""
+        await self.jokes.aclose()
         await self.flights.aclose()
+        await self.sessions.aclose()
         await self.pool.aclose()
+        await self.store.aclose()
         if self.cache.redis is not None:
             await self.cache.redis.aclose()
 
@@ -89,16 +97,35 @@ def build_app(
         clock=clock,
     )
     flights = SingleFlight()
-    jokes = JokeService(settings.bot.language)
+    store = Store(settings.bot.data_dir / "quipbot.db")
+    sessions = Sessions(clock)
+    sanitiser = Sanitiser(secrets_of(settings))
+    language, persona = settings.bot.language, settings.bot.persona
+    jokes = JokeService(
+        language=language,
+        persona=persona,
+        ttl_s=settings.cache.joke_ttl_s,
+        max_jokes=settings.cache.joke_max,
+        pool=pool,
+        store=store,
+        redis=redis,
+        stats=stats,
+        sanitiser=sanitiser,
+        clock=clock,
+    )
     ask = AskService(
         cache=cache,
         pool=pool,
         flights=flights,
-        sanitiser=Sanitiser(secrets_of(settings)),
+        sanitiser=sanitiser,
         stats=stats,
-        persona=settings.bot.persona,
-        language=settings.bot.language,
+        store=store,
+        sessions=sessions,
+        offline=OfflineJokes(language),
+        persona=persona,
+        language=language,
         ttl_s=settings.cache.ask_ttl_s,
+        clock=clock,
     )
     router = Router(
         prefix=settings.bot.prefix,
@@ -107,11 +134,12 @@ def build_app(
         stats=stats,
         enforce_limits=enforce_limits,
         clock=clock,
+        store=store,
     )
     router.register(builtin_commands(router, stats))
     router.register(fun_commands(jokes, ask))
-    router.register(moderation_commands(stats, cache, pool))
-    return App(settings, stats, pool, cache, flights, jokes, ask, router)
+    router.register(moderation_commands(stats, cache, pool, ask))
+    return App(settings, stats, pool, cache, flights, jokes, ask, sessions, store, router)
 
 
 def enabled_adapters(settings: Settings) -> list[str]:

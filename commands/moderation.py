@@ -5,6 +5,7 @@ from __future__ import annotations
 from commands.router import Command, Context
 from commands.texts import duration, text
 from commands.types import Reply, Role
+from intelligence.ask import AskService
 from intelligence.cache import TieredCache
 from intelligence.resilience import LLMPool
 from intelligence.stats import TIERS, Stats
@@ -26,7 +27,7 @@ def stats_line(stats: Stats, cache: TieredCache, pool: LLMPool) -> str:
     parts = [
         f"📊 up {duration(stats.uptime_s())}",
         f"answers {sum(stats.sources.values())}" + (f" ({by_source})" if by_source else ""),
-        f"cache {tiers or 'unused'} · size {sizes['l1']}"
+        f"cache {tiers or 'unused'} · size {sizes['l1']} · learned {sizes['pinned']}"
         + ("" if cache.redis is None else f" · redis {'up' if cache.redis.up else 'DOWN'}"),
         f"llm {calls} calls {stats.tokens_in}+{stats.tokens_out} tok, saved {stats.saved_calls}"
         f" calls {stats.saved_tokens} tok, err {stats.error_rate():.0%}",
@@ -42,7 +43,9 @@ def stats_line(stats: Stats, cache: TieredCache, pool: LLMPool) -> str:
     return line if len(line) <= TWITCH_SAFE_CHARS else line[: TWITCH_SAFE_CHARS - 1] + "…"
 
 
-def moderation_commands(stats: Stats, cache: TieredCache, pool: LLMPool) -> list[Command]:
+def moderation_commands(
+    stats: Stats, cache: TieredCache, pool: LLMPool, ask: AskService
+) -> list[Command]:
     async def cachestats(ctx: Context) -> Reply:
         return Reply(stats_line(stats, cache, pool))
 
@@ -50,7 +53,20 @@ def moderation_commands(stats: Stats, cache: TieredCache, pool: LLMPool) -> list
         count = await cache.clear()
         return Reply(text(ctx.language, "cache_cleared", count=count))
 
+    async def forget(ctx: Context) -> Reply:
+        question = await ask.forget(ctx.args)
+        if question is None:
+            return Reply(text(ctx.language, "forget_none"))
+        return Reply(text(ctx.language, "forgot", question=question))
+
     return [
         Command("cachestats", cachestats, min_role=Role.MODERATOR),
         Command("cacheclear", cacheclear, min_role=Role.MODERATOR),
+        Command(
+            "forget",
+            forget,
+            min_role=Role.MODERATOR,
+            usage="<question>",
+            aliases={"fr": ("oublie",)},
+        ),
     ]

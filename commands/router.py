@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from commands.limits import Clock, Cooldowns, RateLimiter
@@ -13,6 +13,7 @@ from commands.texts import text
 from commands.types import ChatMessage, Reply, Role
 from config.settings import LimitsSettings
 from intelligence.stats import Stats
+from intelligence.store import LogRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Router:
         stats: Stats,
         enforce_limits: bool = True,
         clock: Clock = time.monotonic,
+        store: Store | None = None,
     ) -> None:
         self.prefix = prefix
         self.language = language
@@ -83,6 +85,7 @@ class Router:
         self.stats = stats
         self.enforce_limits = enforce_limits
         self._clock = clock
+        self.store = store  # where answers are logged
         self._commands: dict[str, Command] = {}  # every name and alias → command
         self._hidden: dict[str, Command] = {}
         self._ordered: list[Command] = []
@@ -170,7 +173,47 @@ class Router:
             return Reply(text(lang, "error"))
         if reply is not None:
             self.stats.record_command(command.name, time.perf_counter() - started, reply.source)
+            if self.store is not None and reply.source != "local":
+                self._log_when_done(message, command.name, args, reply, started)
         return reply
+
+    def _log_when_done(
+        self, message: ChatMessage, command: str, prompt: str, reply: Reply, started: float
+    ) -> None:
+        """Write the chat log row now, or when a streamed answer has been fully sent."""
+        assert self.store is not None
+        store = self.store
+
+        def log_row(answer: str) -> None:
+            store.log_chat(
+                LogRow(
+                    message.platform,
+                    message.channel,
+                    message.user_id,
+                    command,
+                    prompt,
+                    answer,
+                    reply.source,
+                    (time.perf_counter() - started) * 1000,
+                    *reply.tokens,
+                )
+            )
+
+        if reply.stream is None:
+            log_row(reply.text)
+            return
+        inner = reply.stream
+
+        async def logged() -> AsyncIterator[str]:
+            parts: list[str] = []
+            try:
+                async for piece in inner:
+                    parts.append(piece)
+                    yield piece
+            finally:
+                log_row("".join(parts))
+
+        reply.stream = logged()
 
     def _cooldown_of(self, command: Command) -> float:
         return self.limits.user_cooldown_s if command.cooldown_s is None else command.cooldown_s

@@ -13,6 +13,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "uptime": "⏱️ En ligne depuis {uptime}.",
         "ai_resting": "😴 L'IA fait une pause, réessaie dans un moment.",
         "cache_cleared": "🧹 Cache vidé ({count} entrées).",
+        "vote_nothing": "{user}, aucune blague à noter pour l'instant : essaie !blague.",
+        "vote_counted": "🗳️ Merci {user} ! Cette blague est à {score:+d}.",
+        "vote_retired": "🗳️ Merci {user} ! Cette blague ({score:+d}) prend sa retraite.",
+        "top_empty": "🏆 Pas encore de blague notée : !vote +1 après une blague qui te plaît.",
+        "forgot": "🧽 Réponse oubliée : « {question} ».",
+        "forget_none": "Aucune réponse apprise ne correspond à cette question.",
     },
     "en": {
         "cooldown": "⏳ {user}, {seconds}s before your next {prefix}{command}.",
@@ -24,6 +30,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "uptime": "⏱️ Up for {uptime}.",
         "ai_resting": "😴 The AI is taking a break, try again in a moment.",
         "cache_cleared": "🧹 Cache cleared ({count} entries).",
+        "vote_nothing": "{user}, no joke to rate yet: try !joke.",
+        "vote_counted": "🗳️ Thanks {user}! That joke is at {score:+d}.",
+        "vote_retired": "🗳️ Thanks {user}! That joke ({score:+d}) is retiring.",
+        "top_empty": "🏆 No rated joke yet: !vote +1 after a joke you like.",
+        "forgot": '🧽 Forgot the learned answer to "{question}".',
+        "forget_none": "No learned answer matches that question.",
     },
 }
 

@@ -45,7 +45,9 @@ class Reply:
     stream: AsyncIterator[str] | None = field(default=None, repr=False)
     source: str = "local"
     # The joke this reply tells, so that a platform reaction (👍 on Discord) can vote for it.
-    joke_id: int | None = None
+    joke_id: str | None = None
+    # LLM tokens (in, out) this reply cost; set when a stream ends. Goes to the chat log.
+    tokens: tuple[int, int] = (0, 0)
 
     async def collect(self) -> str:
         """The whole text, draining the stream if there is one."""

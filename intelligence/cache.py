@@ -23,7 +23,7 @@ from intelligence.stats import Stats
 
 log = logging.getLogger(__name__)
 
-REDIS_PREFIX = "quipbot:v1:"
+REDIS_PREFIX = "quipbot:v1:c:"  # cached answers; !cacheclear removes these only
 T = TypeVar("T")
 
 
@@ -57,6 +57,7 @@ class Entry:
 class Hit:
     entry: Entry
     tier: str  # l1, l2 or fuzzy
+    key: str  # the entry that answered (for a fuzzy hit, the matched question's)
     score: float | None = None  # the fuzzy score
 
 
@@ -93,10 +94,34 @@ class TieredCache:
             l1_max, ttu=lambda _key, entry, now: now + entry.ttl_s, timer=clock
         )
         self.fuzzy = FuzzyIndex(fuzzy_threshold)
+        # Learned answers: pinned in memory for good (and in SQLite by their owner), served
+        # as l1 hits, past any TTL.
+        self.pinned: dict[str, Entry] = {}
 
     def sizes(self) -> dict[str, int]:
         self.l1.expire()
-        return {"l1": len(self.l1), "fuzzy": len(self.fuzzy)}
+        return {"l1": len(self.l1), "fuzzy": len(self.fuzzy), "pinned": len(self.pinned)}
+
+    def pin(self, key: str, entry: Entry) -> None:
+        self.pinned[key] = entry
+        self.fuzzy.add(key.partition(":")[0], key, entry.prompt)
+
+    async def unpin(self, key: str) -> Entry | None:
+        """Forget a learned answer everywhere, so the next ask goes to the LLM again."""
+        entry = self.pinned.pop(key, None)
+        self.l1.pop(key, None)
+        self.fuzzy.discard(key.partition(":")[0], key)
+        if self.redis is not None:
+            await self.redis.delete(REDIS_PREFIX + key)
+        return entry
+
+    def find_key(self, scope: Scope, prompt: str) -> str | None:
+        """The key of the entry a prompt would hit, exactly or by a guarded fuzzy match."""
+        key = entry_key(scope, prompt)
+        if key in self.pinned or key in self.l1:
+            return key
+        match = self.fuzzy.find(scope.namespace, prompt)
+        return match.key if match is not None else None
 
     async def get(self, scope: Scope, prompt: str, *, fuzzy: bool = True) -> Hit | None:
         key = entry_key(scope, prompt)
@@ -107,14 +132,18 @@ class TieredCache:
         if match is None:
             self.stats.record_tier("fuzzy", hit=False)
             return None
-        found = self.l1.get(match.key) or await self._from_redis(match.key, count=False)
+        found = (
+            self.pinned.get(match.key)
+            or self.l1.get(match.key)
+            or await self._from_redis(match.key, count=False)
+        )
         if found is None:  # expired since it was indexed
             self.fuzzy.discard(scope.namespace, match.key)
             self.stats.record_tier("fuzzy", hit=False)
             return None
         self.stats.record_tier("fuzzy", hit=True)
         self.l1[key] = found  # the paraphrase itself now hits L1
-        return Hit(found, "fuzzy", match.score)
+        return Hit(found, "fuzzy", match.key, match.score)
 
     async def put(self, scope: Scope, prompt: str, entry: Entry) -> None:
         key = entry_key(scope, prompt)
@@ -124,23 +153,26 @@ class TieredCache:
             await self.redis.set(REDIS_PREFIX + key, json.dumps(asdict(entry)), entry.ttl_s)
 
     async def clear(self) -> int:
-        """Empty L1, L3, and this bot's keys in L2. Returns how many entries went."""
+        """Empty L1, L3, and this bot's keys in L2. Returns how many entries went. Learned
+        answers stay: !forget removes those one by one."""
         removed = len(self.l1)
         self.l1.clear()
         self.fuzzy.clear()
+        for key, entry in self.pinned.items():
+            self.fuzzy.add(key.partition(":")[0], key, entry.prompt)
         if self.redis is not None:
             removed += await self.redis.delete_prefix(REDIS_PREFIX)
         return removed
 
     async def _exact(self, key: str) -> Hit | None:
-        entry = self.l1.get(key)
+        entry = self.pinned.get(key) or self.l1.get(key)
         self.stats.record_tier("l1", hit=entry is not None)
         if entry is not None:
-            return Hit(entry, "l1")
+            return Hit(entry, "l1", key)
         if self.redis is None:
             return None
         entry = await self._from_redis(key, count=True)
-        return Hit(entry, "l2") if entry is not None else None
+        return Hit(entry, "l2", key) if entry is not None else None
 
     async def _from_redis(self, key: str, *, count: bool) -> Entry | None:
         if self.redis is None:
@@ -195,6 +227,24 @@ class RedisTier:
 
     async def set(self, key: str, value: str, ttl_s: float) -> None:
         await self._call(lambda: self._client.set(key, value, px=max(1, int(ttl_s * 1000))))
+
+    async def push_recent(self, key: str, value: str, keep: int, ttl_s: float) -> None:
+        """Keep the ``keep`` newest values of a list, e.g. the jokes a viewer got lately."""
+
+        async def push() -> None:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.lpush(key, value).ltrim(key, 0, keep - 1).expire(key, int(ttl_s))
+                await pipe.execute()
+
+        await self._call(push)
+
+    async def recent(self, key: str, count: int) -> list[str] | None:
+        """The newest values of such a list; None when Redis is down."""
+        values = await self._call(lambda: self._client.lrange(key, 0, count - 1))
+        return None if values is None else [v.decode() for v in values]
+
+    async def delete(self, key: str) -> None:
+        await self._call(lambda: self._client.delete(key))
 
     async def ping(self) -> bool:
         return bool(await self._call(self._client.ping))

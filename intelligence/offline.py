@@ -225,8 +225,14 @@ class OfflineJokes:
 
     def theme(self, rng: random.Random | None = None) -> str:
         """An absurd theme such as "le pigeon dépressif" or "the depressed pigeon"."""
+        return self.absurd(rng)[0]
+
+    def absurd(self, rng: random.Random | None = None) -> tuple[str, str]:
+        """An absurd theme and an offline joke on it, for when no LLM can improvise."""
         rng = rng or random.Random()
-        return self._phrases(rng.choice(self._subjects), rng.choice(self._traits))["the"]
+        subject, trait = rng.choice(self._subjects), rng.choice(self._traits)
+        joke = self._fill(rng.choice(self._templates), subject, trait)
+        return self._phrases(subject, trait)["the"], joke
 
     def _phrases(self, subject: Subject, trait: tuple[str, str]) -> dict[str, str]:
         word = trait[1] if subject.feminine else trait[0]

@@ -42,3 +42,58 @@ def ask_messages(
         {"role": "system", "content": ask_system_prompt(persona, language, tone)},
         {"role": "user", "content": frame_user_text(question)},
     ]
+
+
+# The dynamic styles of the first version, kept: they shape what is generated, but a joke of any
+# style may serve any viewer, so they never split the pool into misses.
+STYLES = {
+    "fr": [
+        "style drôle",
+        "style absurde",
+        "style court",
+        "pour enfants",
+        "pour adultes (sans vulgarité)",
+        "avec un jeu de mots",
+        "surprise-moi",
+    ],
+    "en": [
+        "funny",
+        "absurd",
+        "short",
+        "for kids",
+        "for grown-ups (but clean)",
+        "with a pun",
+        "surprise me",
+    ],
+}
+
+
+def joke_batch_messages(persona: str, language: str, styles: list[str]) -> list[dict[str, str]]:
+    """Several jokes in one call: one system prompt paid for all of them."""
+    wanted = "\n".join(f"{i}. {style}" for i, style in enumerate(styles, 1))
+    return [
+        {
+            "role": "system",
+            "content": f"You are {persona}. You write jokes for a live stream chat, in "
+            f"{LANGUAGE_NAMES[language]} only. Family-friendly, never about real people, never "
+            f"mentioning or pinging anyone. Each joke is one or two sentences, under 200 "
+            f"characters.",
+        },
+        {
+            "role": "user",
+            "content": f"Write {len(styles)} different jokes, one per line, in these styles:\n"
+            f"{wanted}\nReply with the jokes only: no introduction, no numbering, no comment.",
+        },
+    ]
+
+
+def absurd_messages(persona: str, language: str, theme: str) -> list[dict[str, str]]:
+    return [
+        {
+            "role": "system",
+            "content": f"You are {persona}. In a live stream chat you improvise something short "
+            f"and surprising (a joke, a tiny story or a fake news flash, under 250 characters) "
+            f"in {LANGUAGE_NAMES[language]}, on an absurd theme. Never mention anyone.",
+        },
+        {"role": "user", "content": f"Theme: {theme}"},
+    ]

@@ -111,3 +111,21 @@ def redis_server(tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def make_app(clock):
+    """build_app(settings, ...) whose apps are all closed (SQLite flushed) after the test."""
+    from bot.app import build_app
+
+    apps = []
+
+    def make(settings: Settings, **kwargs):
+        kwargs.setdefault("clock", clock)
+        app = build_app(settings, **kwargs)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        await app.aclose()

@@ -156,7 +156,7 @@ async def test_clear_empties_every_tier_but_only_our_redis_keys(redis_server, cl
         for i in range(3):
             await cache.put(SCOPE, f"how far away is star number {i}", Entry("far", "q", 600))
         assert await cache.clear() == 6  # 3 in L1 and 3 in L2
-        assert cache.sizes() == {"l1": 0, "fuzzy": 0}
+        assert cache.sizes() == {"l1": 0, "fuzzy": 0, "pinned": 0}
         assert await cache.get(SCOPE, "how far away is star number 1") is None
         assert await foreign.get("someone-else:key") == b"keep me"
     finally:

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from intelligence.jokes import RECENT_PER_VIEWER, JokeService
 from intelligence.offline import OfflineJokes
 
 
@@ -43,18 +42,3 @@ def test_absurd_themes(language, pattern):
     themes = {OfflineJokes(language).theme(rng) for _ in range(50)}
     assert len(themes) > 30
     assert all(re.match(pattern, t) for t in themes)
-
-
-async def test_a_viewer_gets_no_repeat_among_their_recent_jokes():
-    service = JokeService("fr", rng=random.Random(1))
-    served = [(await service.next_for("twitch:1")).text for _ in range(500)]
-    for i in range(len(served)):
-        window = served[max(0, i - RECENT_PER_VIEWER + 1) : i + 1]
-        assert len(set(window)) == len(window)
-
-
-async def test_viewers_are_independent():
-    service = JokeService("en", rng=random.Random(2))
-    first = await service.next_for("twitch:1")
-    assert first.source == "fallback"
-    assert (await service.next_for("discord:1")).text  # another viewer, another history

@@ -7,7 +7,6 @@ import tracemalloc
 
 import pytest
 
-from bot.app import build_app
 from commands.router import Command, Context, clean_text
 from commands.types import ChatMessage, Reply, Role
 
@@ -21,8 +20,8 @@ def msg(text: str, user: str = "alice", roles: frozenset[Role] = VIEWER) -> Chat
 
 
 @pytest.fixture
-def app(settings, clock):
-    return build_app(settings, clock=clock)
+def app(settings, make_app):
+    return make_app(settings)
 
 
 async def test_messages_without_prefix_get_no_reply(app):
@@ -36,22 +35,22 @@ async def test_joke_and_french_alias(app):
     assert (await app.router.handle(msg("!blague", user="bob"))) is not None
 
 
-async def test_aliases_follow_the_language(settings, clock):
+async def test_aliases_follow_the_language(settings, clock, make_app):
     settings.bot.language = "en"
-    app = build_app(settings, clock=clock)
+    app = make_app(settings)
     assert await app.router.handle(msg("!blague")) is None
     assert await app.router.handle(msg("!joke")) is not None
 
 
-async def test_custom_prefix(settings, clock):
+async def test_custom_prefix(settings, clock, make_app):
     settings.bot.prefix = "?!"
-    app = build_app(settings, clock=clock)
+    app = make_app(settings)
     assert await app.router.handle(msg("!ping")) is None
     assert (await app.router.handle(msg("?!ping"))).text == "🏓 Pong !"
 
 
-async def test_commands_are_case_insensitive_and_arguments_are_parsed(settings, clock):
-    app = build_app(settings, clock=clock)
+async def test_commands_are_case_insensitive_and_arguments_are_parsed(settings, clock, make_app):
+    app = make_app(settings)
     seen: list[Context] = []
 
     async def echo(ctx: Context) -> Reply:
@@ -104,10 +103,10 @@ async def test_moderators_skip_cooldowns(app):
         assert (await app.router.handle(msg("!joke", "mo", MOD))).source == "fallback"
 
 
-async def test_sliding_window_rate_limit(settings, clock):
+async def test_sliding_window_rate_limit(settings, clock, make_app):
     settings.limits.user_cooldown_s = 0
     settings.limits.user_rate_per_min = 3
-    app = build_app(settings, clock=clock)
+    app = make_app(settings)
     answered = []
     for _ in range(5):
         answered.append(await app.router.handle(msg("!ping")) is not None)
@@ -118,15 +117,15 @@ async def test_sliding_window_rate_limit(settings, clock):
     assert await app.router.handle(msg("!ping")) is None
 
 
-async def test_limits_can_be_switched_off(settings, clock):
-    app = build_app(settings, clock=clock, enforce_limits=False)
+async def test_limits_can_be_switched_off(settings, clock, make_app):
+    app = make_app(settings, enforce_limits=False)
     for _ in range(50):
         assert (await app.router.handle(msg("!joke"))).source == "fallback"
 
 
-async def test_over_long_input_gets_a_short_refusal(settings, clock):
+async def test_over_long_input_gets_a_short_refusal(settings, clock, make_app):
     settings.limits.max_prompt_chars = 10
-    app = build_app(settings, clock=clock)
+    app = make_app(settings)
     seen: list[str] = []
 
     async def echo(ctx: Context) -> Reply:
@@ -140,8 +139,8 @@ async def test_over_long_input_gets_a_short_refusal(settings, clock):
     assert (await app.router.handle(msg("!echo " + "y" * 10, user="bob"))).text == "ok"
 
 
-async def test_commands_needing_arguments_show_usage(settings, clock):
-    app = build_app(settings, clock=clock)
+async def test_commands_needing_arguments_show_usage(settings, clock, make_app):
+    app = make_app(settings)
 
     async def never(ctx: Context) -> Reply:
         raise AssertionError("must not run without arguments")
@@ -207,8 +206,8 @@ async def test_flood_of_10000_messages_from_500_users_stays_bounded(app, clock):
     assert peak < 20 * 1024 * 1024
 
 
-async def test_hidden_commands_are_reached_only_through_dispatch(settings, clock):
-    app = build_app(settings, clock=clock)
+async def test_hidden_commands_are_reached_only_through_dispatch(settings, clock, make_app):
+    app = make_app(settings)
     seen: list[str] = []
 
     async def mention(ctx: Context) -> Reply:
