@@ -120,6 +120,7 @@ class Router:
         return localised[0] if localised else command.name
 
     async def handle(self, message: ChatMessage) -> Reply | None:
+        self.stats.messages_in[message.platform] += 1
         if not message.text.startswith(self.prefix):  # the hot path: most chat is not for us
             return None
         raw = message.text[len(self.prefix) :]
@@ -173,6 +174,7 @@ class Router:
             return Reply(text(lang, "error"))
         if reply is not None:
             self.stats.record_command(command.name, time.perf_counter() - started, reply.source)
+            self.stats.replies_out[message.platform] += 1
             if self.store is not None and reply.source != "local":
                 self._log_when_done(message, command.name, args, reply, started)
         return reply

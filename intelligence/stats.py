@@ -25,6 +25,8 @@ class Stats:
         self.commands: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()  # l1, l2, fuzzy, llm, fallback, local
         self.errors: Counter[str] = Counter()
+        self.messages_in: Counter[str] = Counter()  # chat messages seen, per platform
+        self.replies_out: Counter[str] = Counter()  # replies given, per platform
         self.tier_hits: Counter[str] = Counter()
         self.tier_misses: Counter[str] = Counter()
         self.llm_calls: Counter[str] = Counter()  # per backend name
