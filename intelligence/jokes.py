@@ -79,27 +79,64 @@ class Vote:
     retired: bool
 
 
+class _Recent(LRUCache):
+    """Viewers' recent jokes; remembers whether it ever had to forget one."""
+
+    evicted = False
+
+    def popitem(self):  # noqa: ANN201 - cachetools' own signature
+        self.evicted = True
+        return super().popitem()
+
+
 class ServedHistory:
-    """The jokes each viewer got lately. Memory first; SQLite fills it after a restart and Redis
-    adds what other instances served."""
+    """The jokes each viewer got lately. Memory first, filled from SQLite once at start-up (one
+    query, so a new viewer costs no database round trip); Redis adds what other instances
+    served."""
 
     def __init__(self, store: Store, redis: RedisTier | None) -> None:
         self._store = store
         self._redis = redis
-        self._recent: LRUCache[str, deque[str]] = LRUCache(MAX_VIEWERS)
+        self._recent: _Recent = _Recent(MAX_VIEWERS)
+        self._loaded: asyncio.Task[None] | None = None
 
     def _redis_key(self, viewer: str) -> str:
         return HISTORY_PREFIX + viewer
 
+    async def _load(self) -> None:
+        rows = await self._store.fetch(
+            "SELECT viewer, joke_key FROM (SELECT viewer, joke_key, at, ROW_NUMBER() OVER "
+            "(PARTITION BY viewer ORDER BY at DESC) AS newest FROM jokes_served) "
+            "WHERE newest <= ? ORDER BY at",
+            (RECENT_PER_VIEWER,),
+        )
+        for viewer, key in rows:
+            recent = self._recent.get(viewer)
+            if recent is None:
+                recent = self._recent[viewer] = deque(maxlen=RECENT_PER_VIEWER)
+            recent.append(key)
+        # Older rows can never matter again: keep the table as small as the guarantee.
+        self._store.write(
+            "DELETE FROM jokes_served WHERE rowid IN (SELECT rowid FROM (SELECT rowid, "
+            "ROW_NUMBER() OVER (PARTITION BY viewer ORDER BY at DESC) AS newest "
+            "FROM jokes_served) WHERE newest > ?)",
+            (RECENT_PER_VIEWER,),
+        )
+
     async def _local(self, viewer: str) -> deque[str]:
+        if self._loaded is None:
+            self._loaded = asyncio.get_running_loop().create_task(self._load())
+        await asyncio.shield(self._loaded)
         recent = self._recent.get(viewer)
         if recent is None:
-            rows = await self._store.fetch(
-                "SELECT joke_key FROM jokes_served WHERE viewer = ? ORDER BY at DESC LIMIT ?",
-                (viewer, RECENT_PER_VIEWER),
-            )
-            recent = deque(reversed([row[0] for row in rows]), maxlen=RECENT_PER_VIEWER)
-            self._recent[viewer] = recent
+            keys: list[str] = []
+            if self._recent.evicted:  # this viewer may have been forgotten: ask the database
+                rows = await self._store.fetch(
+                    "SELECT joke_key FROM jokes_served WHERE viewer = ? ORDER BY at DESC LIMIT ?",
+                    (viewer, RECENT_PER_VIEWER),
+                )
+                keys = [row[0] for row in reversed(rows)]
+            recent = self._recent[viewer] = deque(keys, maxlen=RECENT_PER_VIEWER)
         return recent
 
     async def seen(self, viewer: str) -> set[str]:

@@ -117,6 +117,7 @@ class Store:
                 try:
                     await db.execute("PRAGMA journal_mode=WAL")
                     await db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against crashes
+                    await db.execute("PRAGMA busy_timeout=5000")  # another process may write
                     await _migrate(db)
                 except BaseException:
                     await db.close()

@@ -303,3 +303,30 @@ async def test_the_chat_log_records_answers(fake, make_app, tmp_path):
     assert rows[1]["answer"] == "Réponse : combien de pattes a une araignée ?"
     assert rows[1]["tokens_out"] > 0 and rows[0]["tokens_out"] == 0
     assert rows[1]["platform"] == "twitch" and rows[1]["prompt"].startswith("combien")
+
+
+async def test_a_viewer_forgotten_by_memory_is_remembered_by_sqlite(
+    fake, make_app, tmp_path, monkeypatch
+):
+    import intelligence.jokes
+
+    monkeypatch.setattr(intelligence.jokes, "MAX_VIEWERS", 3)  # memory holds 3 viewers only
+    app = make_app(settings_for(tmp_path, fake), enforce_limits=False)
+    served = [(await say(app, "!joke", "alice")).text for _ in range(5)]
+    for viewer in ("bob", "carol", "dave", "erin"):  # alice is evicted from memory
+        await say(app, "!joke", viewer)
+    await app.store.flush()
+    served += [(await say(app, "!joke", "alice")).text for _ in range(5)]
+    assert len(set(served)) == 10
+
+
+async def test_the_served_table_keeps_only_what_the_guarantee_needs(fake, make_app, tmp_path):
+    app = make_app(settings_for(tmp_path, fake), enforce_limits=False)
+    for _ in range(RECENT_PER_VIEWER + 20):
+        await say(app, "!joke")
+    await app.aclose()
+    app = make_app(settings_for(tmp_path, fake), enforce_limits=False)
+    await say(app, "!joke")  # loading the history at start-up prunes older rows
+    await app.store.flush()
+    [(count,)] = await app.store.fetch("SELECT COUNT(*) FROM jokes_served")
+    assert count == RECENT_PER_VIEWER + 1
