@@ -84,7 +84,7 @@ class _Recent(LRUCache):
 
     evicted = False
 
-    def popitem(self):  # noqa: ANN201 - cachetools' own signature
+    def popitem(self) -> tuple[str, deque[str]]:
         self.evicted = True
         return super().popitem()
 
