@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 
 from intelligence.cache import Entry, Scope, TieredCache, entry_key
+from intelligence.fuzzy import analyse
 from intelligence.llm import ChatRequest, LLMError, Usage, estimate_usage
 from intelligence.offline import OfflineJokes
 from intelligence.prompts import absurd_messages, ask_messages, frame_user_text
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 CUT_MARK = " …"
 LEARN_AFTER = 3  # asks within the TTL before an answer is pinned
+TIME_SENSITIVE_TTL_S = 60.0  # "what's the score now?" must not be answered from an hour ago
 
 
 @dataclass(slots=True)
@@ -112,8 +114,13 @@ class AskService:
             text = self.sanitiser.clean(flight.text).strip()
             if text:
                 usage = flight.usage or estimate_usage(request, flight.text)
+                ttl = TIME_SENSITIVE_TTL_S if analyse(question).time_sensitive else self.ttl_s
                 entry = Entry(
-                    text, question, self.ttl_s, usage.prompt_tokens, usage.completion_tokens
+                    text,
+                    question,
+                    min(ttl, self.ttl_s),
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
                 )
                 await self.cache.put(scope, question, entry)
 
@@ -200,7 +207,12 @@ class AskService:
         """Count asks of one question within the TTL; the third pins its answer."""
         count = self._asked.get(key, 0) + 1
         self._asked[key] = count
-        if count >= LEARN_AFTER and entry is not None and key not in self.cache.pinned:
+        if (
+            count >= LEARN_AFTER
+            and entry is not None
+            and key not in self.cache.pinned
+            and not analyse(entry.prompt).time_sensitive  # today's answer is wrong tomorrow
+        ):
             self.cache.pin(key, entry)
             self.store.write(
                 "INSERT OR REPLACE INTO learned (key, prompt, answer, tokens_in, tokens_out, "

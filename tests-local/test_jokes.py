@@ -330,3 +330,14 @@ async def test_the_served_table_keeps_only_what_the_guarantee_needs(fake, make_a
     await app.store.flush()
     [(count,)] = await app.store.fetch("SELECT COUNT(*) FROM jokes_served")
     assert count == RECENT_PER_VIEWER + 1
+
+
+async def test_time_sensitive_answers_are_kept_a_minute_and_never_learned(
+    fake, make_app, tmp_path, clock
+):
+    app = make_app(settings_for(tmp_path, fake), enforce_limits=False)
+    for viewer in ("a", "b", "c", "d"):
+        await say(app, "!ask quel est le score maintenant ?", viewer)
+    assert fake.calls == 1 and "learned 0" in (await say(app, "!cachestats", "m", roles=MOD)).text
+    clock.advance(61)
+    assert (await say(app, "!ask quel est le score maintenant ?", "e")).source == "llm"
