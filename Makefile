@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/intelligence_bench.py
 	$(BIN)/python bench/joke_replay.py
 	$(BIN)/python bench/ask_replay.py
+	$(BIN)/python bench/discord_bench.py
 	bash bench/startup_bench.sh
 
 clean:

@@ -58,6 +58,8 @@ DIRECT_MESSAGE_REACTIONS = 1 << 13
 MESSAGE_CONTENT = 1 << 15
 PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
+THREAD_TYPES = (10, 11, 12)  # announcement, public and private threads
+
 # Message flags the fake gives meaning to.
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
@@ -281,7 +283,10 @@ class FakeDiscord:
         self.users: dict[int, JSON] = {}
         self.members: dict[int, JSON] = {}  # guild members (with "user") by user id
         self.roles: dict[int, JSON] = {}
-        self.channels: dict[int, JSON] = {}  # guild text channels and DM channels
+        self.channels: dict[int, JSON] = {}  # guild text channels, threads and DM channels
+        # Server Settings → Integrations: users an admin let run a command whatever its
+        # default_member_permissions say (the client must still enforce its own checks).
+        self.command_overrides: dict[str, set[int]] = {}
 
         self.port = 0
         self._sessions: dict[str, _Session] = {}
@@ -309,7 +314,9 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
-    async def start(self) -> None:
+    async def start(self, port: int | None = None) -> None:
+        """Serve on a free port, or on ``port`` (e.g. the previous one, to come back after
+        ``stop()`` as Discord does after an outage)."""
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/gateway-resume", self._gateway)
@@ -318,7 +325,8 @@ class FakeDiscord:
         await self._runner.setup()
         # Bind the socket ourselves to learn the free port without private aiohttp attributes.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port or 0))
         self.port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
 
@@ -407,7 +415,8 @@ class FakeDiscord:
         if user_id == self.OWNER_ID or perms & ADMINISTRATOR:
             perms = ALL_PERMISSIONS
         required = command.get("default_member_permissions")
-        if required is not None and perms & int(required) != int(required):
+        overridden = user_id in self.command_overrides.get(parts[0], set())
+        if required is not None and perms & int(required) != int(required) and not overridden:
             raise PermissionError(f"/{parts[0]} needs permissions {required}; member has {perms}")
 
         resolved: JSON = {}
@@ -530,6 +539,39 @@ class FakeDiscord:
         await self._wait_until(
             lambda: any(c.kind for c in self.gateway_connections[before:]), timeout, "a reconnect"
         )
+
+    def allow_command(self, name: str, user_id: int) -> None:
+        """Let a user run /name despite its default_member_permissions, as a server admin can
+        in Server Settings → Integrations. Interactions still carry the user's real permissions."""
+        self.command_overrides.setdefault(name, set()).add(user_id)
+
+    async def create_thread(self, name: str, *, parent_id: int = CHANNEL_ID) -> int:
+        """A public thread under a text channel (THREAD_CREATE); returns its id."""
+        self._require_session()
+        thread_id = self._next_id()
+        self.channels[thread_id] = {
+            "id": str(thread_id),
+            "type": 11,  # PUBLIC_THREAD
+            "guild_id": str(self.GUILD_ID),
+            "parent_id": str(parent_id),
+            "owner_id": str(self.USER_ID),
+            "name": name,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": _now_iso(),
+                "locked": False,
+                "create_timestamp": _now_iso(),
+            },
+        }
+        data = self.channels[thread_id] | {"newly_created": True}
+        await self._dispatch("THREAD_CREATE", data, intent=GUILDS)
+        return thread_id
 
     async def set_bot_permissions(self, permissions: int) -> None:
         """Change the bot role's permissions and tell the client (GUILD_ROLE_UPDATE)."""
@@ -727,8 +769,9 @@ class FakeDiscord:
         channels = [
             {k: v for k, v in c.items() if k != "guild_id"}
             for c in self.channels.values()
-            if c["type"] != 1
+            if c["type"] not in (1, *THREAD_TYPES)
         ]
+        threads = [c for c in self.channels.values() if c["type"] in THREAD_TYPES]
         return {
             "id": str(self.GUILD_ID),
             "name": "Quip Test Server",
@@ -756,7 +799,7 @@ class FakeDiscord:
             "member_count": len(self.members),
             "members": [self.members[self.BOT_USER_ID]],
             "channels": channels,
-            "threads": [],
+            "threads": threads,
             "presences": [],
             "voice_states": [],
             "stage_instances": [],
