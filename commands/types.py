@@ -25,7 +25,8 @@ class ChatMessage:
     user_name: str
     roles: frozenset[Role]
     text: str
-    # Set when the platform gives conversation context (a Discord thread or reply, an HTTP id).
+    # The conversation this message belongs to, where the platform has one (a Discord reply
+    # chain or thread, an HTTP conversation id): later questions in it get its history.
     conversation_id: str | None = None
 
     @property
