@@ -37,6 +37,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/joke_replay.py
 	$(BIN)/python bench/ask_replay.py
 	$(BIN)/python bench/discord_bench.py
+	$(BIN)/python bench/twitch_bench.py
 	bash bench/startup_bench.sh
 
 clean:

@@ -95,22 +95,6 @@ def check_config_completeness(settings: Settings) -> list[Finding]:
                     "is not set (get one at console.mistral.ai)",
                 )
             )
-    twitch = settings.twitch
-    if twitch.enabled:
-        missing = [k for k in ("client_id", "bot_id", "owner_id") if not getattr(twitch, k)]
-        if not twitch.client_secret.get_secret_value():
-            missing.append("client_secret")
-        if not twitch.channels:
-            missing.append("channels")
-        if missing:
-            findings.append(
-                Finding(
-                    False,
-                    "twitch",
-                    "twitch.enabled is true but "
-                    f"{', '.join('twitch.' + k for k in missing)} not set",
-                )
-            )
     if settings.discord.enabled and not settings.discord.token.get_secret_value():
         findings.append(
             Finding(False, "discord", "discord.enabled is true but discord.token is not set")

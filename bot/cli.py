@@ -1,4 +1,4 @@
-"""The ``quipbot`` command line: run, console, check."""
+"""The ``quipbot`` command line: run, console, check, twitch-auth."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ def _parser() -> argparse.ArgumentParser:
         "--limits", action="store_true", help="apply cooldowns and rate limits as in real chat"
     )
     sub.add_parser("check", help="validate the config and reach every configured dependency")
+    twitch_auth = sub.add_parser(
+        "twitch-auth", help="get the Twitch tokens: guides you through the OAuth grants"
+    )
+    twitch_auth.add_argument(
+        "--port",
+        type=int,
+        default=4343,
+        help="local port of the OAuth redirect, http://localhost:PORT/oauth/callback (4343)",
+    )
     return parser
 
 
@@ -63,6 +72,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         for finding in findings:
             print(finding, file=sys.stdout if finding.ok else sys.stderr)
         return 0 if all(f.ok for f in findings) else 1
+
+    if args.command == "twitch-auth":
+        from bot.twitch_auth import run_twitch_auth
+
+        return await run_twitch_auth(settings, port=args.port)
 
     from bot.app import describe, enabled_adapters
 

@@ -1,10 +1,11 @@
 """An in-process fake of the parts of Twitch that a twitchio 3 bot talks to.
 
-It serves id.twitch.tv OAuth (``/oauth2/token``, ``/oauth2/validate``), the Helix endpoints a chat
-bot uses (``users``, ``eventsub/subscriptions``, ``chat/messages``) and the EventSub websocket, on
-127.0.0.1. ``patch_twitchio()`` points the real twitchio client at it, so tests run the real
-client offline. It is deliberately as strict as Twitch where a lax fake would hide production
-bugs: tokens, client ids and scopes are checked, chat longer than 500 characters is refused,
+It serves id.twitch.tv OAuth (``/oauth2/token``, ``/oauth2/validate``, and ``/oauth2/authorize``
+as the ``logged_in_user`` would answer it), the Helix endpoints a chat bot uses (``users``,
+``eventsub/subscriptions``, ``chat/messages``) and the EventSub websocket, on 127.0.0.1.
+``patch_twitchio()`` points the real twitchio client at it, so tests run the real client offline.
+It is deliberately as strict as Twitch where a lax fake would hide production bugs: tokens,
+client ids, scopes and redirect URLs are checked, chat longer than 500 characters is refused,
 duplicates within 30 s are dropped, subscriptions die with their socket, and the bot's own chat
 messages come back as ``channel.chat.message`` notifications, as they do on Twitch.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import re
 import secrets
@@ -35,6 +37,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
+from urllib.parse import urlencode
 
 import twitchio.eventsub.websockets
 import twitchio.http
@@ -59,6 +62,51 @@ DUPLICATE_MESSAGE = (
 )
 
 _MENTION = re.compile(r"@(\w+)")
+
+
+class VirtualClock:
+    """Time that moves only when the test says so, for ``FakeTwitch(clock=...)`` and a bot's
+    chat pacing: a test can go through Twitch's 30-second windows without waiting for them.
+    ``sleep`` returns once ``advance`` has moved the clock past its deadline."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._count = 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._count += 1
+        heapq.heappush(self._sleepers, (self.now + seconds, self._count, wake))
+        await wake
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        while self._sleepers and self._sleepers[0][0] <= self.now:
+            _, _, wake = heapq.heappop(self._sleepers)
+            if not wake.done():
+                wake.set_result(None)
+
+    @property
+    def next_wakeup(self) -> float | None:
+        """When the earliest pending ``sleep`` ends (None: nobody sleeps)."""
+        while self._sleepers and self._sleepers[0][2].done():  # cancelled sleeps
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def advance_to_next_wakeup(self) -> bool:
+        """Move to the earliest pending wake-up; False when nobody sleeps."""
+        wakeup = self.next_wakeup
+        if wakeup is None:
+            return False
+        self.advance(max(0.0, wakeup - self.now))
+        return True
 
 
 class NoSubscriberError(RuntimeError):
@@ -273,6 +321,11 @@ class FakeTwitch:
         self.welcome_delay = welcome_delay
         self.keepalives_enabled = True  # set False to simulate a silent (half-dead) socket
         self.refuse_websockets = False  # set True to answer websocket handshakes with 503
+        # The browser side of the OAuth authorization code flow: who is logged in to Twitch,
+        # and the app's registered redirect URLs (Twitch refuses any other).
+        self.logged_in_user: str | None = None
+        self.deny_authorization = False  # set True to press "Cancel" on the consent page
+        self.redirect_uris: set[str] = set()
         self._clock = clock
 
         self.users: dict[str, FakeUser] = {}
@@ -285,6 +338,7 @@ class FakeTwitch:
         self.connections: list[Connection] = []
 
         self._refresh_tokens: dict[str, FakeToken] = {}
+        self._codes: dict[str, tuple[str, tuple[str, ...], str]] = {}  # code -> user, scopes, uri
         self._grants: dict[str, set[str]] = {}  # user id -> scopes granted to this client
         self._sessions: dict[str, _Session] = {}
         self._connection_of: dict[web.WebSocketResponse, Connection] = {}
@@ -303,6 +357,7 @@ class FakeTwitch:
         """Serve on 127.0.0.1 on a free port."""
         app = web.Application(middlewares=[self._middleware])
         app.router.add_post("/oauth2/token", self._oauth_token)
+        app.router.add_get("/oauth2/authorize", self._oauth_authorize)
         app.router.add_get("/oauth2/validate", self._oauth_validate)
         app.router.add_get("/helix/users", self._helix(self._get_users))
         app.router.add_post("/helix/eventsub/subscriptions", self._helix(self._create_subscription))
@@ -508,6 +563,7 @@ class FakeTwitch:
         badges: Sequence[tuple[str, str] | tuple[str, str, str]] = (("moderator", "1"),),
         reply_to: str | None = None,
         *,
+        shared_with: Sequence[str] = (),
         timeout: float = 5.0,
     ) -> str:
         """Have ``chatter_id`` say ``text`` in ``broadcaster_id``'s chat; returns the message id.
@@ -515,17 +571,60 @@ class FakeTwitch:
         Delivered to every session subscribed to channel.chat.message for that channel; waits up
         to ``timeout`` for one to exist, then raises NoSubscriberError. ``badges`` are (set_id,
         id[, info]) tuples; ``reply_to`` is the id of an earlier message, the bot's included.
+        ``shared_with`` lists the other channels of a shared chat session: each also receives
+        the message, with its own id and the ``source_*`` fields naming where it was sent.
         """
-        event = self._chat_event(
-            self._user(broadcaster_id), self._user(chatter_id), text, badges, reply_to
-        )
+        source = self._user(broadcaster_id)
+        event = self._chat_event(source, self._user(chatter_id), text, badges, reply_to)
         await self.send_event(
             CHAT_MESSAGE,
             event,
             condition={"broadcaster_user_id": str(broadcaster_id)},
             timeout=timeout,
         )
+        for other_id in shared_with:
+            copy = self._chat_event(self._user(other_id), self._user(chatter_id), text, (), None)
+            copy.update(
+                source_broadcaster_user_id=source.id,
+                source_broadcaster_user_login=source.login,
+                source_broadcaster_user_name=source.display_name,
+                source_message_id=event["message_id"],
+                source_badges=event["badges"],
+                is_source_only=False,
+            )
+            condition = {"broadcaster_user_id": str(other_id)}
+            await self.send_event(CHAT_MESSAGE, copy, condition=condition, timeout=timeout)
         return str(event["message_id"])
+
+    async def send_chat_burst(self, broadcaster_id: str, lines: Sequence[tuple[str, str]]) -> int:
+        """Deliver many (chatter id, text) chat messages back to back, as a busy chat would.
+
+        Every frame is built first, so the burst itself costs the socket writes only (for
+        benchmarks). Returns the number of frames written."""
+        condition = {"broadcaster_user_id": str(broadcaster_id)}
+        targets = [
+            (session, sub)
+            for session in self._sessions.values()
+            for sub in session.subscriptions.values()
+            if sub.type == CHAT_MESSAGE and _matches(sub.condition, condition)
+        ]
+        if not targets:
+            raise NoSubscriberError(f"no session subscribed to chat in {broadcaster_id}")
+        broadcaster = self._user(broadcaster_id)
+        frames: list[tuple[_Session, str]] = []
+        for chatter_id, text in lines:
+            event = self._chat_event(broadcaster, self._user(chatter_id), text, (), None)
+            for session, sub in targets:
+                metadata = {"subscription_type": sub.type, "subscription_version": sub.version}
+                payload = {"subscription": sub.helix(), "event": event}
+                message = self._message("notification", payload, **metadata)
+                frames.append((session, json.dumps(message)))
+        written = 0
+        for session, frame in frames:
+            if not session.ws.closed:
+                await session.ws.send_str(frame)
+                written += 1
+        return written
 
     async def send_event(
         self,
@@ -734,7 +833,51 @@ class FakeTwitch:
                     "token_type": "bearer",
                 }
             )
+        if grant_type == "authorization_code":
+            grant = self._codes.pop(params.get("code", ""), None)
+            if grant is None:
+                return _oauth_error(400, "Invalid authorization code")
+            user_id, scopes, redirect_uri = grant
+            if params.get("redirect_uri") != redirect_uri:
+                return _oauth_error(400, "Parameter redirect_uri does not match registered URI")
+            token = self._issue_user_token(user_id, scopes, None)
+            return _json(
+                {
+                    "access_token": token.access_token,
+                    "refresh_token": token.refresh_token,
+                    "expires_in": int(self.user_token_lifetime),
+                    "scope": list(scopes),
+                    "token_type": "bearer",
+                }
+            )
         return _oauth_error(400, "unsupported grant type")
+
+    async def _oauth_authorize(self, request: web.Request) -> web.StreamResponse:
+        """The consent page, answered at once for ``logged_in_user``: a redirect to the app's
+        redirect_uri with a one-time code (or the error Twitch sends when the user cancels)."""
+        query = request.query
+        if query.get("client_id") != self.client_id:
+            return _oauth_error(400, "invalid client")
+        redirect_uri = query.get("redirect_uri", "")
+        if redirect_uri not in self.redirect_uris:
+            return _oauth_error(400, "redirect_mismatch")
+        if query.get("response_type") != "code":
+            return _oauth_error(400, "unsupported response_type")
+        if self.logged_in_user is None:
+            return web.Response(status=200, text="Log in to Twitch")
+        state = query.get("state", "")
+        if self.deny_authorization:
+            denied = {
+                "error": "access_denied",
+                "error_description": "The user denied you access",
+                "state": state,
+            }
+            raise web.HTTPFound(f"{redirect_uri}?{urlencode(denied)}")
+        scopes = tuple(query.get("scope", "").split())
+        code = secrets.token_hex(15)
+        self._codes[code] = (self.logged_in_user, scopes, redirect_uri)
+        answer = {"code": code, "scope": " ".join(scopes), "state": state}
+        raise web.HTTPFound(f"{redirect_uri}?{urlencode(answer)}")
 
     async def _oauth_validate(self, request: web.Request) -> web.Response:
         # twitchio sends "OAuth x" or, through its managed client, "Bearer x": accept both.
