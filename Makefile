@@ -38,6 +38,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ask_replay.py
 	$(BIN)/python bench/discord_bench.py
 	$(BIN)/python bench/twitch_bench.py
+	$(BIN)/python bench/http_bench.py
 	bash bench/startup_bench.sh
 
 clean:

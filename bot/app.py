@@ -14,6 +14,7 @@ from commands.router import Router
 from config.settings import BackendSettings, Settings
 from intelligence.ask import AskService
 from intelligence.cache import RedisTier, TieredCache
+from intelligence.completions import CompletionService
 from intelligence.jokes import JokeService
 from intelligence.llm import LLMClient
 from intelligence.offline import OfflineJokes
@@ -39,6 +40,7 @@ class App:
     sessions: Sessions
     store: Store
     router: Router
+    completions: CompletionService  # any OpenAI-style request, cached (the HTTP API)
     adapters: dict[str, Adapter] = field(default_factory=dict)  # the running platform adapters
 
     async def aclose(self) -> None:
@@ -139,7 +141,17 @@ def build_app(
     router.register(builtin_commands(router, stats))
     router.register(fun_commands(jokes, ask))
     router.register(moderation_commands(stats, cache, pool, ask))
-    return App(settings, stats, pool, cache, flights, jokes, ask, sessions, store, router)
+    completions = CompletionService(
+        cache=cache,
+        pool=pool,
+        flights=flights,
+        stats=stats,
+        secrets=secrets_of(settings),
+        ttl_s=settings.cache.ask_ttl_s,
+    )
+    return App(
+        settings, stats, pool, cache, flights, jokes, ask, sessions, store, router, completions
+    )
 
 
 def enabled_adapters(settings: Settings) -> list[str]:

@@ -157,8 +157,13 @@ class DiscordSettings(Section):
 class HttpSettings(Section):
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(8080, ge=0, le=65535)  # 0: any free port
     api_key: SecretStr = SecretStr("")
+    max_body_kb: int = Field(256, ge=1, le=65_536)
+    max_messages: int = Field(100, ge=1, le=10_000)
+    max_input_chars: int = Field(32_000, ge=1, le=10_000_000)  # all message texts together
+    rate_per_min: int = Field(600, ge=0, le=100_000_000)  # per client; 0 = unlimited
+    rate_burst: int = Field(60, ge=1, le=1_000_000)
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,146 @@
+"""The HTTP adapter: an OpenAI-compatible cached endpoint, a streaming ``/chat``, health, stats
+and Prometheus metrics, on ``http.host:http.port``.
+
+Routes live in small modules (``http_openai``, ``http_chat``, ``http_ops``); this one wires them
+behind the guard middleware (``http_guard``) and runs the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from bot.adapters import AdapterUnavailable
+from bot.http_chat import ChatRoute
+from bot.http_guard import guard
+from bot.http_log import ChatLogBuffer
+from bot.http_metrics import HttpMetrics
+from bot.http_openai import OpenAIRoutes
+from bot.http_ops import OpsRoutes
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.check import Finding
+    from config.settings import HttpSettings, Settings
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 2.0
+
+
+class UnsafeBind(AdapterUnavailable):
+    """No API key, and a host other than loopback: refuse to serve the bot to the network."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_problem(http: HttpSettings) -> str | None:
+    if http.api_key.get_secret_value() or is_loopback(http.host):
+        return None
+    return (
+        f"http.host is {http.host!r} but http.api_key is not set: without a key the HTTP API "
+        "serves loopback only (127.0.0.1). Set http.api_key (QUIPBOT_HTTP__API_KEY) "
+        "or http.host = 127.0.0.1"
+    )
+
+
+def build_web_app(app: App) -> web.Application:
+    http = app.settings.http
+    body_limit = http.max_body_kb * 1024
+    metrics = HttpMetrics(app)
+    web_app = web.Application(
+        client_max_size=body_limit,
+        middlewares=[guard(http, metrics.observe, body_limit=body_limit)],
+    )
+    chat_log = ChatLogBuffer(app.store)
+    OpenAIRoutes(app, chat_log).add_to(web_app.router)
+    ChatRoute(app, chat_log).add_to(web_app.router)
+    OpsRoutes(app, metrics).add_to(web_app.router)
+
+    async def flush_log(_: web.Application) -> None:
+        chat_log.flush()
+
+    web_app.on_cleanup.append(flush_log)
+    return web_app
+
+
+def create(app: App) -> HttpAdapter:
+    problem = bind_problem(app.settings.http)
+    if problem is not None:
+        raise UnsafeBind(problem)
+    return HttpAdapter(app)
+
+
+async def check(settings: Settings) -> list[Finding]:
+    from bot.check import Finding
+
+    http = settings.http
+    problem = bind_problem(http)
+    if problem is not None:
+        return [Finding(False, "http", problem)]
+    where = f"{http.host}:{http.port}"
+    try:
+        host = socket.getaddrinfo(http.host, http.port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(host[0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(host[4])
+    except OSError as exc:
+        return [Finding(False, "http", f"cannot listen on {where} ({exc.strerror or exc})")]
+    auth = "Bearer key required" if http.api_key.get_secret_value() else "loopback only, no key"
+    return [Finding(True, "http", f"{where} is free; {auth}")]
+
+
+class HttpAdapter:
+    name = "http"
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.port: int | None = None  # the bound port, once serving (http.port may be 0)
+        self.ready = asyncio.Event()
+        self._status = "connecting"
+
+    def status(self) -> str:
+        return self._status
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.app.settings.http.host}:{self.port}"
+
+    async def run(self) -> None:
+        http = self.app.settings.http
+        runner = web.AppRunner(
+            build_web_app(self.app),
+            access_log=None,  # one log line per request would cost more than the request
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_GRACE_S,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, http.host, http.port, backlog=1024)
+            await site.start()
+            self.port = runner.addresses[0][1]
+            self._status = "up"
+            self.ready.set()
+            auth = "a Bearer key" if http.api_key.get_secret_value() else "no key (loopback only)"
+            log.info("HTTP API on %s, with %s", self.url, auth)
+            await asyncio.Event().wait()  # serve until cancelled
+        except OSError as exc:
+            self._status = f"down: cannot listen on {http.host}:{http.port} ({exc.strerror})"
+            raise
+        finally:
+            self.ready.clear()
+            if self._status == "up":
+                self._status = "down: stopped"
+            await runner.cleanup()

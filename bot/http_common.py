@@ -1,0 +1,142 @@
+"""What every HTTP route shares: errors in OpenAI's shape, JSON bodies, SSE, security headers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+# Sent on every response. The API serves JSON and event streams only: nothing may be framed,
+# sniffed into HTML, or load anything.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Server": "quipbot",
+}
+JSON_HEADERS = {**SECURITY_HEADERS, "Content-Type": "application/json"}
+SSE_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx: pass each event on at once
+}
+SSE_DONE = b"data: [DONE]\n\n"
+
+# OpenAI's error ``type`` for each status we answer with.
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "invalid_request_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    502: "server_error",
+    503: "server_error",
+}
+
+
+class ApiError(Exception):
+    """An answer with an error status, rendered as ``{"error": {message, type, param, code}}``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": ERROR_TYPES.get(self.status, "invalid_request_error"),
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self) -> web.Response:
+        return json_response(self.body(), status=self.status, headers=self.headers)
+
+
+def dumps(value: Any) -> bytes:
+    # A lone surrogate a client sent (echoed in an error message) becomes the JSON escape
+    # "\\udXXX" instead of failing to encode.
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "backslashreplace")
+
+
+def json_response(
+    value: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=dumps(value),
+        status=status,
+        headers={**JSON_HEADERS, **headers} if headers else JSON_HEADERS,
+    )
+
+
+def sse_event(value: Any) -> bytes:
+    return b"data: " + dumps(value) + b"\n\n"
+
+
+async def read_json(request: web.Request) -> Any:
+    """The body as JSON (see ``parse_json``); an over-size body is aiohttp's 413."""
+    return parse_json(await request.read())
+
+
+def parse_json(raw: bytes) -> Any:
+    """Malformed, non-UTF-8, NaN/Infinity or absurdly nested bodies are 400s."""
+    if not raw:
+        raise ApiError(400, "the request body is empty; send a JSON object", code="invalid_json")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ApiError(400, "the JSON body is nested too deeply", code="invalid_json") from None
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise ApiError(400, f"the body is not valid JSON ({exc})", code="invalid_json") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def has_surrogates(text: str) -> bool:
+    """JSON may carry lone UTF-16 surrogates ("\\ud800"); they cannot be hashed, stored or sent."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def end_user(request: web.Request, fallback: str | None = None) -> str:
+    """Who the answer is for, from ``X-Quipbot-User`` (else ``fallback``): the chat log's user
+    id and part of the rate-limit key."""
+    value = request.headers.get("X-Quipbot-User", fallback or "")
+    if len(value) > 100 or has_surrogates(value) or not value.isprintable():
+        raise ApiError(
+            400, "X-Quipbot-User must be at most 100 printable characters", code="invalid_value"
+        )
+    return value or "anonymous"
+
+
+def no_cache(request: web.Request) -> bool:
+    """``Cache-Control: no-cache``: answer afresh (the fresh answer is still cached)."""
+    return "no-cache" in request.headers.get("Cache-Control", "").lower()
