@@ -18,7 +18,6 @@ from aiohttp import web
 from bot.adapters import AdapterUnavailable
 from bot.http_chat import ChatRoute
 from bot.http_guard import guard
-from bot.http_log import ChatLogBuffer
 from bot.http_metrics import HttpMetrics
 from bot.http_openai import OpenAIRoutes
 from bot.http_ops import OpsRoutes
@@ -64,15 +63,9 @@ def build_web_app(app: App) -> web.Application:
         client_max_size=body_limit,
         middlewares=[guard(http, metrics.observe, body_limit=body_limit)],
     )
-    chat_log = ChatLogBuffer(app.store)
-    OpenAIRoutes(app, chat_log).add_to(web_app.router)
-    ChatRoute(app, chat_log).add_to(web_app.router)
+    OpenAIRoutes(app).add_to(web_app.router)
+    ChatRoute(app).add_to(web_app.router)
     OpsRoutes(app, metrics).add_to(web_app.router)
-
-    async def flush_log(_: web.Application) -> None:
-        chat_log.flush()
-
-    web_app.on_cleanup.append(flush_log)
     return web_app
 
 

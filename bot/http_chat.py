@@ -17,7 +17,6 @@ from aiohttp import web
 
 from bot.http_common import SSE_DONE, SSE_HEADERS, ApiError, end_user, has_surrogates, read_json
 from bot.http_common import sse_event as event
-from bot.http_log import ChatLogBuffer
 from commands.texts import text
 from intelligence.ask import Answer
 from intelligence.llm import Usage
@@ -33,9 +32,8 @@ CONVERSATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class ChatRoute:
-    def __init__(self, app: App, chat_log: ChatLogBuffer) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
-        self.chat_log = chat_log
 
     def add_to(self, router: web.UrlDispatcher) -> None:
         router.add_post("/chat", self.chat)
@@ -124,7 +122,7 @@ class ChatRoute:
 
     def _log(self, user: str, prompt: str, answer: str, reply: Answer, started: float) -> None:
         usage = reply.usage or Usage(0, 0)
-        self.chat_log.add(
+        self.app.store.log_chat(
             LogRow(
                 "http",
                 "chat",

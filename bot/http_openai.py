@@ -24,7 +24,6 @@ from bot.http_common import (
     parse_json,
     sse_event,
 )
-from bot.http_log import ChatLogBuffer
 from bot.http_openai_parse import Limits, ParsedCompletion, parse_completion
 from bot.http_openai_shapes import CompletionShapes
 from intelligence.completions import CompletionResult, UpstreamError
@@ -43,9 +42,8 @@ MEMO_BODY_BYTES = 4096  # only small ones: the memo stays under 4 MiB
 
 
 class OpenAIRoutes:
-    def __init__(self, app: App, chat_log: ChatLogBuffer) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
-        self.chat_log = chat_log
         self.completions = app.completions
         self.created = int(time.time())
         self.limits = Limits(
@@ -167,7 +165,7 @@ class OpenAIRoutes:
         self, user: str, prompt: str, answer: str, result: CompletionResult, started: float
     ) -> None:
         usage = result.usage or Usage(0, 0)
-        self.chat_log.add(
+        self.app.store.log_chat(
             LogRow(
                 "http",
                 "v1",
@@ -188,7 +186,6 @@ class OpenAIRoutes:
         raw = request.query.get("limit", "50")
         if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LOG_ROWS:
             raise ApiError(400, f"limit must be an integer from 1 to {MAX_LOG_ROWS}", param="limit")
-        self.chat_log.flush()  # rows of the requests just answered
         await self.app.store.flush()
         rows = await self.app.store.recent_logs(int(raw))
         redact = self.completions.redactor.redact

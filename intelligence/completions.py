@@ -23,7 +23,7 @@ from intelligence.llm import ChatRequest, LLMError, Usage, estimate_usage
 from intelligence.resilience import Flight, LLMPool, NoBackendAvailable, SingleFlight
 
 # The Sanitiser's secret patterns, without its chat rules (mentions, leading "/" and ".").
-from intelligence.safety import _SECRET_PATTERNS, REDACTED
+from intelligence.safety import Sanitiser
 from intelligence.stats import Stats
 
 COMMAND = "completions"  # the stats and cache-scope name of this service
@@ -83,33 +83,6 @@ class CachePlan:
         return entry_key(self.scope, self.prompt)
 
 
-class Redactor:
-    """Replaces configured secret values and secret-looking strings with ``[redacted]``."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Only secrets long enough that redacting them cannot mangle ordinary words.
-        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return _SECRET_PATTERNS.sub(REDACTED, text)
-
-    async def stream(self, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
-        """Redact a stream, holding text back to the last space or new line so that a secret
-        split across pieces is still seen whole."""
-        pending = ""
-        async for piece in pieces:
-            pending += piece
-            cut = max(pending.rfind(" "), pending.rfind("\n"))
-            if cut >= 0:
-                ready, pending = pending[: cut + 1], pending[cut + 1 :]
-                yield self.redact(ready)
-        if pending:
-            yield self.redact(pending)
-
-
 class CompletionService:
     def __init__(
         self,
@@ -125,7 +98,7 @@ class CompletionService:
         self.pool = pool
         self.flights = flights
         self.stats = stats
-        self.redactor = Redactor(secrets)
+        self.redactor = Sanitiser(secrets)  # only redact: code may keep its @ and dots
         self.ttl_s = ttl_s
 
     @property
@@ -197,7 +170,7 @@ class CompletionService:
         self, flight: Flight, leader: bool, chat: ChatRequest, result: CompletionResult
     ) -> AsyncIterator[str]:
         try:
-            async for piece in self.redactor.stream(flight.follow()):
+            async for piece in self.redactor.stream(flight.follow(), redact_only=True):
                 yield piece
         except (NoBackendAvailable, LLMError) as exc:
             raise UpstreamError("the LLM stream broke mid-answer") from exc

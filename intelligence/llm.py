@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from config.settings import BackendSettings
+from intelligence.safety import REDACTED
 from intelligence.sse import SSEParser
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,11 @@ class LLMServerError(LLMError):
 
 class LLMRequestError(LLMError):
     """A 4xx other than 429: a wrong key, model or request. Retrying will not help."""
+
+    @property
+    def blames_request(self) -> bool:
+        """400, 413, 422: this request was refused, the backend itself is fine."""
+        return self.status in (400, 413, 422)
 
 
 class LLMStreamError(LLMError):
@@ -332,6 +338,9 @@ class LLMClient:
             raw = b""
         payload = _json_or_none(raw.decode("utf-8", errors="replace"))
         detail = _error_message(payload) if payload else raw.decode("utf-8", "replace")[:200]
+        key = self.backend.api_key.get_secret_value()
+        if key:  # some servers echo the key they refused: it must not reach a log
+            detail = detail.replace(key, REDACTED)
         message = f"{self.name}: HTTP {resp.status}: {detail or resp.reason}"
         if resp.status == 429:
             return LLMRateLimited(

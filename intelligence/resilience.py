@@ -8,7 +8,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
 
-from intelligence.llm import ChatRequest, Completion, LLMClient, LLMError, Usage
+from intelligence.llm import (
+    ChatRequest,
+    Completion,
+    LLMClient,
+    LLMError,
+    LLMRequestError,
+    Usage,
+)
 from intelligence.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -102,9 +109,7 @@ class LLMPool:
                 async for piece in stream:
                     flight.push(piece)
             except LLMError as exc:
-                breaker.failure()
-                self.stats.record_llm_error(client.name)
-                log.warning("%s", exc)
+                self._failed(client, breaker, exc)
                 if flight.pieces:
                     raise
                 continue
@@ -125,9 +130,7 @@ class LLMPool:
             try:
                 completion = await client.complete(request)
             except LLMError as exc:
-                breaker.failure()
-                self.stats.record_llm_error(client.name)
-                log.warning("%s", exc)
+                self._failed(client, breaker, exc)
                 continue
             except BaseException:
                 breaker.abandon()
@@ -136,6 +139,14 @@ class LLMPool:
             self._record(client, completion.usage, started)
             return completion
         raise NoBackendAvailable
+
+    def _failed(self, client: LLMClient, breaker: CircuitBreaker, exc: LLMError) -> None:
+        self.stats.record_llm_error(client.name)
+        log.warning("%s", exc)
+        if isinstance(exc, LLMRequestError) and exc.blames_request:
+            breaker.abandon()  # one bad request must not open the breaker for everyone
+        else:
+            breaker.failure()
 
     def _record(self, client: LLMClient, usage: Usage | None, started: float) -> None:
         self.stats.record_llm_call(

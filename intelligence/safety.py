@@ -32,14 +32,18 @@ class Sanitiser:
         # Only secrets long enough that redacting them cannot mangle ordinary words.
         self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
 
+    def redact(self, text: str) -> str:
+        """Only the secrets: for answers that are not chat (the HTTP API's, code included)."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return _SECRET_PATTERNS.sub(REDACTED, text)
+
     def clean(self, text: str, *, at_line_start: bool = True) -> str:
         text = "".join(
             ch for ch in text if ch in _KEEP or unicodedata.category(ch) not in _DROP_CATEGORIES
         )
-        text = text.replace("\t", " ")
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        text = _SECRET_PATTERNS.sub(REDACTED, text)
+        text = self.redact(text.replace("\t", " "))
         text = _DISCORD_MENTION.sub("", text)
         text = _AT_MENTION.sub("", text)
         if at_line_start:
@@ -48,9 +52,11 @@ class Sanitiser:
             text = _COMMAND_AFTER_NEWLINE.sub("\n", text)
         return text
 
-    async def stream(self, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
-        """Clean a stream piece by piece. Text is held back to the last space or new line, so a
-        mention or a secret split across pieces is still seen whole."""
+    async def stream(
+        self, pieces: AsyncIterator[str], *, redact_only: bool = False
+    ) -> AsyncIterator[str]:
+        """Clean (or only redact) a stream piece by piece. Text is held back to the last space
+        or new line, so a mention or a secret split across pieces is still seen whole."""
         pending = ""
         line_start = True
         async for piece in pieces:
@@ -59,12 +65,19 @@ class Sanitiser:
             if cut < 0:
                 continue
             ready, pending = pending[: cut + 1], pending[cut + 1 :]
+            if redact_only:
+                yield self.redact(ready)
+                continue
             cleaned = self.clean(ready, at_line_start=line_start)
             if line_start and not cleaned.strip():
                 continue  # still nothing but a stripped command prefix: keep looking
             line_start = cleaned.endswith("\n")
             yield cleaned
         if pending:
-            cleaned = self.clean(pending, at_line_start=line_start)
+            cleaned = (
+                self.redact(pending)
+                if redact_only
+                else self.clean(pending, at_line_start=line_start)
+            )
             if cleaned:
                 yield cleaned

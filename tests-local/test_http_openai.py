@@ -121,7 +121,9 @@ async def test_errors_come_in_openai_shape(server, client):
 
 
 async def test_llm_failure_is_502_then_open_breaker_is_503(server, client):
-    server.fake.fail_next(400)  # not retried by the client, so it fails at once
+    # A refused key is not retried and is the backend's fault (a 400 would be the request's,
+    # and would not open the breaker), so it fails at once and counts.
+    server.fake.fail_next(401)
     with pytest.raises(openai.InternalServerError) as caught:
         await client(server).chat.completions.create(model=MODEL, messages=QUESTION)
     assert caught.value.status_code == 502 and caught.value.code == "upstream_error"

@@ -215,3 +215,10 @@ def test_repr_hides_the_key():
     client = LLMClient(BackendSettings(provider="mistral", api_key="sk-secret-value"))
     assert "sk-secret-value" not in repr(client)
     assert json.dumps(client.request_body(QUESTION, stream=True))  # serialisable
+
+
+async def test_a_key_echoed_in_an_error_body_is_redacted(mistral):
+    mistral.fail_next(status=400, message="invalid key sk-test-key for this model")
+    with pytest.raises(LLMRequestError) as info:
+        await collect(client_for(mistral, "mistral"))
+    assert "sk-test-key" not in str(info.value) and "[redacted]" in str(info.value)

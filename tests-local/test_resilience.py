@@ -167,3 +167,20 @@ async def test_a_caller_that_leaves_does_not_stop_the_others():
         await follower.aclose()  # the first viewer's adapter gave up
         assert "".join([p async for p in second.follow()]) == "a long enough answer"
         await pool.aclose()
+
+
+async def test_requests_the_backend_refuses_do_not_open_the_breaker(clock):
+    async with FakeLLM(flavour="lmstudio") as fake:
+        breaker = CircuitBreaker(failures=2, reset_s=60, clock=clock)
+        pool = LLMPool([(client(fake, "llm"), breaker)], Stats())
+        fake.fail_next(status=422, times=3, message="bad request")
+        for _ in range(3):
+            with pytest.raises(NoBackendAvailable):
+                await answer(pool)
+        assert breaker.state is BreakerState.CLOSED  # the backend is fine: the requests were not
+        fake.fail_next(status=500, times=2)
+        for _ in range(2):
+            with pytest.raises(NoBackendAvailable):
+                await answer(pool)
+        assert breaker.state is BreakerState.OPEN
+        await pool.aclose()
