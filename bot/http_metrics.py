@@ -1,9 +1,6 @@
 """Prometheus metrics. The bot's figures are read from ``app.stats`` at scrape time by a custom
 collector, so nothing is counted twice; only the HTTP request histogram is the HTTP layer's own.
-
-``app.stats`` keeps latency as a window of recent samples, not cumulative buckets, so command and
-LLM latency are exported as gauges of the window's quantiles; a true histogram would need
-buckets in ``intelligence/stats.py``.
+Command and LLM latency come both as cumulative histograms and as the recent window's quantiles.
 """
 
 from __future__ import annotations
@@ -13,16 +10,19 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from intelligence.resilience import BreakerState
-from intelligence.stats import TIERS
+from intelligence.stats import LATENCY_BUCKETS, TIERS
 
 if TYPE_CHECKING:
     from bot.app import App
-
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
@@ -93,6 +93,16 @@ class StatsCollector(Collector):
             for quantile, ms in zip(("0.5", "0.95", "0.99"), stats.latency_ms(name), strict=True):
                 latency.add_metric([name, quantile], ms / 1000)
         yield latency
+        histogram = HistogramMetricFamily(
+            "quipbot_latency_seconds",
+            "Time to answer, per command and per LLM backend, since start",
+            labels=["name"],
+        )
+        for name, hist in stats.histograms.items():
+            bounds = [*map(str, LATENCY_BUCKETS), "+Inf"]
+            cumulative = [sum(hist.counts[: i + 1]) for i in range(len(hist.counts))]
+            histogram.add_metric([name], list(zip(bounds, cumulative, strict=True)), hist.total_s)
+        yield histogram
 
 
 class HttpMetrics:

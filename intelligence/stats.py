@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 LATENCY_WINDOW = 1000  # samples kept per command: bounded memory, recent behaviour
+# Upper bounds (seconds) of the cumulative latency histogram that /metrics exports.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 TIERS = ("l1", "l2", "fuzzy")
 
 
@@ -16,6 +20,18 @@ def percentile(samples: list[float], q: float) -> float:
         return 0.0
     rank = max(0, min(len(samples) - 1, round(q / 100 * len(samples) + 0.5) - 1))
     return samples[rank]
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Counts per latency bucket since start (the last one is +Inf), and their sum."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    total_s: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total_s += seconds
 
 
 class Stats:
@@ -36,6 +52,7 @@ class Stats:
         self.saved_calls = 0  # answers served without a backend call (cache or shared flight)
         self.saved_tokens = 0
         self._latency: dict[str, deque[float]] = {}
+        self.histograms: dict[str, Histogram] = {}  # per command and per llm:<backend>
 
     def uptime_s(self) -> float:
         return self._clock() - self.started_at
@@ -72,7 +89,9 @@ class Stats:
         window = self._latency.get(name)
         if window is None:
             window = self._latency[name] = deque(maxlen=LATENCY_WINDOW)
+            self.histograms[name] = Histogram()
         window.append(seconds)
+        self.histograms[name].observe(seconds)
 
     # -- reading --------------------------------------------------------------------------
 

@@ -53,6 +53,12 @@ async def test_metrics_read_the_bot_stats(server):
     ) in metrics
     route = (("code", "200"), ("le", "+Inf"), ("route", "/v1/chat/completions"))
     assert metrics[("quipbot_http_request_duration_seconds_bucket", route)] == 2
+    every = (("le", "+Inf"), ("name", "completions"))
+    assert metrics[("quipbot_latency_seconds_bucket", every)] == 2  # cumulative since start
+    assert metrics[("quipbot_latency_seconds_count", (("name", "completions"),))] == 2
+    assert metrics[("quipbot_latency_seconds_sum", (("name", "completions"),))] > 0
+    fastest = (("le", "0.0005"), ("name", "completions"))
+    assert metrics[("quipbot_latency_seconds_bucket", fastest)] <= 2
 
 
 async def test_api_stats_match_the_metrics(server):
