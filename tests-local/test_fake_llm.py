@@ -516,9 +516,7 @@ async def test_stop_cuts_off_hung_requests(session: aiohttp.ClientSession) -> No
     fake.hang_next(None)
     pending = asyncio.create_task(session.post(f"{fake.base_url}/chat/completions", json=chat()))
     await fake.wait_for_calls(1)
-    started = time.monotonic()
-    await fake.stop()
-    assert time.monotonic() - started < 2
+    await asyncio.wait_for(fake.stop(), 10)  # the request hangs forever: stop() must cut it
     with pytest.raises(aiohttp.ClientConnectionError):
         await pending
     assert fake.in_flight == 0
