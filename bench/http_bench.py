@@ -160,7 +160,6 @@ def per_request_costs() -> list[tuple[str, float]]:
 
     from bot.app import build_app
     from bot.http_guard import RateLimiter, _digest, guard
-    from bot.http_log import ChatLogBuffer
     from bot.http_metrics import HttpMetrics
     from bot.http_openai_parse import Limits, parse_completion
     from bot.http_openai_shapes import CompletionShapes
@@ -231,19 +230,12 @@ def per_request_costs() -> list[tuple[str, float]]:
         for _ in range(n):
             await app.completions.complete(parsed.request)
 
-    async def one_row_per_call(n: int) -> None:  # Store.log_chat: one SQLite call per row
+    async def log_rows(n: int) -> None:  # queued, then committed by the store's writer
         for _ in range(n):
             app.store.log_chat(row)
         await app.store.flush()
 
-    async def batched_rows(n: int) -> None:  # ChatLogBuffer: one INSERT per batch
-        buffer = ChatLogBuffer(app.store)
-        for _ in range(n):
-            buffer.add(row)
-        buffer.flush()
-        await app.store.flush()
-
-    loop.run_until_complete(one_row_per_call(10))  # open and migrate the database first
+    loop.run_until_complete(log_rows(10))  # open and migrate the database first
     json_parse = sync(lambda: json.loads(raw))
     memo = LRUCache(1024)
     memo[raw] = parsed
@@ -283,8 +275,7 @@ def per_request_costs() -> list[tuple[str, float]]:
             "stream body (role, content, finish, usage chunks)",
             sync(lambda: shapes.replay(entry.text, usage)),
         ),
-        ("chat log row, Store.log_chat (one SQLite call each)", run(one_row_per_call, 5000)),
-        ("chat log row, ChatLogBuffer (multi-row INSERT)", run(batched_rows, 5000)),
+        ("chat log row, Store.log_chat until committed (batched)", run(log_rows, 5000)),
     ]
     loop.run_until_complete(app.aclose())
     loop.close()
