@@ -94,9 +94,9 @@ class Router:
 
     def register(self, commands: Iterable[Command]) -> None:
         for command in commands:
+            self._ordered.append(command)
             if command.hidden:
                 self._hidden[command.name] = command
-                self._ordered.append(command)
                 continue
             names = [
                 command.name,
@@ -107,7 +107,6 @@ class Router:
                 if name in self._commands:
                     raise ValueError(f"command name {name!r} registered twice")
                 self._commands[name] = command
-            self._ordered.append(command)
         longest = max((self._cooldown_of(c) for c in self._ordered), default=0.0)
         self._cooldowns = Cooldowns(longest, self._clock)
 
