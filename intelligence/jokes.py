@@ -229,7 +229,7 @@ class JokeService:
             await self._refill_wait()  # a cold pool waits for the LLM rather than go offline
             joke, source = self._pick(avoid, style), "llm"
         if joke is None:
-            joke, source = self._offline(avoid), "fallback"
+            joke, source = self._offline(viewer, avoid), "fallback"
         else:
             self._pool.move_to_end(joke.key)
         await self.history.record(viewer, joke.key, channel)
@@ -248,9 +248,13 @@ class JokeService:
         weights = [(1 + max(0, j.score)) * (3 if j.style == style else 1) for j in candidates]
         return self._rng.choices(candidates, weights)[0]
 
-    def _offline(self, avoid: set[str]) -> PoolJoke:
-        for _ in range(100):
-            text = self.offline.joke(self._rng.randrange(len(self.offline)))
+    def _offline(self, viewer: str, avoid: set[str]) -> PoolJoke:
+        # Viewers start their walk through the offline shapes at different places, so a busy
+        # channel does not hear the same shape from everyone.
+        start = int.from_bytes(hashlib.blake2b(viewer.encode(), digest_size=2).digest())
+        turn = start + self._served_count.get(viewer, 0)
+        for attempt in range(100):
+            text = self.offline.joke(self.offline.pick(turn + attempt // 10, self._rng))
             key = joke_key(text)
             if key not in avoid:
                 break

@@ -223,6 +223,19 @@ class OfflineJokes:
         s, tr = divmod(index, len(self._traits))
         return self._fill(self._templates[t], self._subjects[s], self._traits[tr])
 
+    def pick(self, turn: int, rng: random.Random) -> int:
+        """The index of a joke for a viewer's ``turn``-th joke. Turns walk through the templates
+        (and a classic every so often), so a viewer's jokes in a row never share their shape,
+        only a subject or a trait."""
+        slots = len(self._templates) + 1
+        slot = turn % slots
+        if slot == len(self._templates):
+            return rng.randrange(len(self._classics))
+        subject, trait = rng.randrange(len(self._subjects)), rng.randrange(len(self._traits))
+        return len(self._classics) + (
+            (subject * len(self._traits) + trait) * len(self._templates) + slot
+        )
+
     def theme(self, rng: random.Random | None = None) -> str:
         """An absurd theme such as "le pigeon dépressif" or "the depressed pigeon"."""
         return self.absurd(rng)[0]

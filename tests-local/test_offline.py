@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from intelligence.offline import OfflineJokes
+from intelligence.offline import CLASSICS, TEMPLATES, OfflineJokes
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
@@ -42,3 +42,16 @@ def test_absurd_themes(language, pattern):
     themes = {OfflineJokes(language).theme(rng) for _ in range(50)}
     assert len(themes) > 30
     assert all(re.match(pattern, t) for t in themes)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_a_viewers_turns_never_repeat_a_jokes_shape_in_a_row(language):
+    pool, rng = OfflineJokes(language), random.Random(4)
+    shapes = len(TEMPLATES[language]) + 1  # every template, then a classic
+    for start in range(0, 40, 7):
+        picks = [pool.pick(turn, rng) for turn in range(start, start + shapes)]
+        classics = len(CLASSICS[language])
+        kinds = {
+            "classic" if i < classics else (i - classics) % len(TEMPLATES[language]) for i in picks
+        }
+        assert len(kinds) == shapes  # one of each template and one classic, in any window
