@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 CUT_MARK = " …"
 LEARN_AFTER = 3  # asks within the TTL before an answer is pinned
+ASKED_PREFIX = "quipbot:v1:asked:"  # Redis counters of asks per question, shared by instances
 TIME_SENSITIVE_TTL_S = 60.0  # "what's the score now?" must not be answered from an hour ago
 
 
@@ -101,7 +102,7 @@ class AskService:
         hit = await self.cache.get(scope, question)
         if hit is not None:
             self.stats.record_saved(hit.entry.tokens_in + hit.entry.tokens_out)
-            self._count(hit.key, hit.entry)
+            await self._count(hit.key, hit.entry)
             if session:
                 self.sessions.add_turn(session, question, hit.entry.text)
             return Answer(hit.entry.text, hit.tier, usage=Usage(0, 0))
@@ -125,7 +126,7 @@ class AskService:
                 await self.cache.put(scope, question, entry)
 
         key = entry_key(scope, question)
-        self._count(key, None)
+        await self._count(key, None)
         return await self._stream(key, ask_llm, question, session)
 
     async def _follow_up(
@@ -171,6 +172,8 @@ class AskService:
                 entry = await self.cache.unpin(key)
                 self.store.write("DELETE FROM learned WHERE key = ?", (key,))
                 self._asked.pop(key, None)
+                if self.cache.redis is not None:
+                    await self.cache.redis.delete(ASKED_PREFIX + key)
                 return entry.prompt if entry else question
         return None
 
@@ -203,10 +206,14 @@ class AskService:
         answer.stream = relay()
         return answer
 
-    def _count(self, key: str, entry: Entry | None) -> None:
-        """Count asks of one question within the TTL; the third pins its answer."""
+    async def _count(self, key: str, entry: Entry | None) -> None:
+        """Count asks of one question within the TTL, on every instance when they share Redis;
+        the third pins its answer."""
         count = self._asked.get(key, 0) + 1
         self._asked[key] = count
+        if self.cache.redis is not None:
+            shared = await self.cache.redis.count(f"{ASKED_PREFIX}{key}", self.ttl_s)
+            count = shared if shared is not None else count
         if (
             count >= LEARN_AFTER
             and entry is not None

@@ -238,6 +238,17 @@ class RedisTier:
 
         await self._call(push)
 
+    async def count(self, key: str, ttl_s: float) -> int | None:
+        """Add one to a counter that lives ``ttl_s`` from its first count; None when down."""
+
+        async def incr() -> int:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.incr(key).expire(key, max(1, int(ttl_s)), nx=True)
+                value, _ = await pipe.execute()
+            return int(value)
+
+        return await self._call(incr)
+
     async def recent(self, key: str, count: int) -> list[str] | None:
         """The newest values of such a list; None when Redis is down."""
         values = await self._call(lambda: self._client.lrange(key, 0, count - 1))

@@ -341,3 +341,13 @@ async def test_time_sensitive_answers_are_kept_a_minute_and_never_learned(
     assert fake.calls == 1 and "learned 0" in (await say(app, "!cachestats", "m", roles=MOD)).text
     clock.advance(61)
     assert (await say(app, "!ask quel est le score maintenant ?", "e")).source == "llm"
+
+
+async def test_asks_on_several_instances_count_together(fake, make_app, tmp_path, redis_server):
+    extra = {"cache": {"redis_url": redis_server.url}}
+    first = make_app(settings_for(tmp_path / "a", fake, **extra), enforce_limits=False)
+    second = make_app(settings_for(tmp_path / "b", fake, **extra), enforce_limits=False)
+    assert (await say(first, "!ask combien de lunes a Jupiter ?")).source == "llm"
+    assert (await say(second, "!ask combien de lunes a Jupiter ?", "bob")).source == "l2"
+    assert (await say(first, "!ask combien de lunes a Jupiter ?", "carol")).source == "l1"
+    assert "learned 1" in (await say(first, "!cachestats", "mo", roles=MOD)).text
