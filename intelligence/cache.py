@@ -238,6 +238,27 @@ class RedisTier:
 
         await self._call(push)
 
+    async def add_fresh(self, key: str, values: list[str], ttl_s: float) -> None:
+        """Add values to a set of recent ones, each forgotten ``ttl_s`` after it was added."""
+        now = time.time()
+
+        async def add() -> None:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.zadd(key, dict.fromkeys(values, now))
+                pipe.zremrangebyscore(key, "-inf", now - ttl_s)
+                pipe.expire(key, max(1, int(ttl_s)))
+                await pipe.execute()
+
+        await self._call(add)
+
+    async def fresh(self, key: str, ttl_s: float) -> list[tuple[str, float]]:
+        """Such a set's values added in the last ``ttl_s``, with their age in seconds."""
+        now = time.time()
+        found = await self._call(
+            lambda: self._client.zrangebyscore(key, now - ttl_s, "+inf", withscores=True)
+        )
+        return [(value.decode(), now - added) for value, added in found or ()]
+
     async def count(self, key: str, ttl_s: float) -> int | None:
         """Add one to a counter that lives ``ttl_s`` from its first count; None when down."""
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import random
 import time
@@ -47,6 +48,7 @@ RECENT_PER_VIEWER = 50
 MAX_VIEWERS = 100_000
 HISTORY_TTL_S = 30 * 86400
 HISTORY_PREFIX = "quipbot:v1:seen:"  # Redis lists of what each viewer got, shared by instances
+POOL_PREFIX = "quipbot:v1:jokes:"  # Redis sets of fresh LLM jokes, so instances share one pool
 DEMAND_WINDOW_S = 300.0  # "recent demand": who asked for jokes in the last 5 minutes
 LOW_WATER = 5  # unseen jokes every active viewer should have waiting
 MAX_CHECKED_VIEWERS = 200
@@ -195,6 +197,7 @@ class JokeService:
         self.stats = stats
         self.sanitiser = sanitiser
         self.history = ServedHistory(store, redis)
+        self.redis = redis
         self._clock = clock
         self._rng = rng or random.Random()
         self._pool: OrderedDict[str, PoolJoke] = OrderedDict()  # least recently used first
@@ -305,8 +308,11 @@ class JokeService:
         await asyncio.shield(self._refill)
 
     async def _fill(self) -> None:
-        """One refill: well-rated jokes from the archive first, then one LLM call for a batch."""
+        """One refill: jokes other instances made, then well-rated ones from the archive, and
+        only then one LLM call for a batch."""
         try:
+            if await self._from_other_instances() and not self._needs_refill():
+                return
             if await self._recycle() and not self._needs_refill():
                 return
             await self._generate()
@@ -314,6 +320,22 @@ class JokeService:
             log.info("no LLM for the joke pool: viewers get offline jokes meanwhile")
         except Exception:
             log.exception("joke pool refill failed")
+
+    def _shared_pool_key(self) -> str:
+        scope = f"{self.language}|{self.llm.model}|{self.persona}"
+        return POOL_PREFIX + hashlib.blake2b(scope.encode(), digest_size=8).hexdigest()
+
+    async def _from_other_instances(self) -> int:
+        if self.redis is None:
+            return 0
+        now, added = self._clock(), 0
+        retired = await self._retired_keys()
+        for value, age in await self.redis.fresh(self._shared_pool_key(), self.ttl_s):
+            joke = json.loads(value)
+            if joke["key"] not in self._pool and joke["key"] not in retired:
+                self._add(PoolJoke(joke["key"], joke["text"], joke["style"], now - age))
+                added += 1
+        return added
 
     async def _recycle(self) -> int:
         rows = await self.store.fetch(
@@ -337,16 +359,18 @@ class JokeService:
         )
         completion = await self.llm.complete(request)
         retired = await self._retired_keys()
-        now, made = self._clock(), 0
+        now, made = self._clock(), []
         for text in split_jokes("\n".join(completion.texts), self.language, self.sanitiser):
             key = joke_key(text)
             if key in retired or key in self._pool:
                 continue
-            style = styles[made % len(styles)]
+            style = styles[len(made) % len(styles)]
             self._add(PoolJoke(key, text, style, now))
             self._archive(key, text, style, "llm")
-            made += 1
-        log.info("joke pool: +%d jokes from the LLM, %d in the pool", made, len(self._pool))
+            made.append(json.dumps({"key": key, "text": text, "style": style}))
+        if self.redis is not None and made:
+            await self.redis.add_fresh(self._shared_pool_key(), made, self.ttl_s)
+        log.info("joke pool: +%d jokes from the LLM, %d in the pool", len(made), len(self._pool))
 
     def _archive(self, key: str, text: str, style: str, source: str) -> None:
         self.store.write(

@@ -351,3 +351,19 @@ async def test_asks_on_several_instances_count_together(fake, make_app, tmp_path
     assert (await say(second, "!ask combien de lunes a Jupiter ?", "bob")).source == "l2"
     assert (await say(first, "!ask combien de lunes a Jupiter ?", "carol")).source == "l1"
     assert "learned 1" in (await say(first, "!cachestats", "mo", roles=MOD)).text
+
+
+async def test_instances_sharing_redis_share_one_joke_pool(fake, make_app, tmp_path, redis_server):
+    extra = {"cache": {"redis_url": redis_server.url}}
+    first = make_app(settings_for(tmp_path / "a", fake, **extra), enforce_limits=False)
+    second = make_app(settings_for(tmp_path / "b", fake, **extra), enforce_limits=False)
+    import asyncio
+
+    made_by_first = {(await say(first, "!joke", "alice")).text for _ in range(3)}
+    async with asyncio.timeout(10):  # let the first instance's background refill finish
+        while first.jokes._refill is not None:
+            await asyncio.sleep(0.01)
+    calls = fake.calls
+    told_by_second = {(await say(second, "!joke", "bob")).text for _ in range(3)}
+    assert fake.calls == calls  # the second instance told the first one's jokes
+    assert told_by_second <= made_by_first | {j.text for j in first.jokes._pool.values()}
