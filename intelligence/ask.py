@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from cachetools import TTLCache
@@ -95,9 +95,8 @@ class AskService:
         ``conversation``: the platform gave context, so earlier turns shape the answer.
         """
         await self._load_learned()
-        history = self.sessions.history(session) if session and conversation else []
-        if history:
-            return await self._follow_up(question, tone, session, history)  # type: ignore[arg-type]
+        if session and conversation and (history := self.sessions.history(session)):
+            return await self._follow_up(question, tone, session, history)
         scope = self.scope(tone)
         hit = await self.cache.get(scope, question)
         if hit is not None:
@@ -180,11 +179,11 @@ class AskService:
     async def _stream(
         self,
         key: str,
-        run: Callable[[Flight], object],
+        run: Callable[[Flight], Awaitable[None]],
         question: str | None,
         session: str | None,
     ) -> Answer:
-        flight, leader = self.flights.join(key, run)  # type: ignore[arg-type]
+        flight, leader = self.flights.join(key, run)
         if not leader:
             self.stats.record_saved(0)
         try:
