@@ -41,6 +41,7 @@ class App:
     store: Store
     router: Router
     completions: CompletionService  # any OpenAI-style request, cached (the HTTP API)
+    sanitiser: Sanitiser  # cleans what reaches chat; the adapters' last line of defence
     adapters: dict[str, Adapter] = field(default_factory=dict)  # the running platform adapters
 
     async def aclose(self) -> None:
@@ -99,7 +100,7 @@ def build_app(
         clock=clock,
     )
     flights = SingleFlight()
-    store = Store(settings.bot.data_dir / "quipbot.db")
+    store = Store(settings.bot.database)
     sessions = Sessions(clock)
     sanitiser = Sanitiser(secrets_of(settings))
     language, persona = settings.bot.language, settings.bot.persona
@@ -146,11 +147,22 @@ def build_app(
         pool=pool,
         flights=flights,
         stats=stats,
-        secrets=secrets_of(settings),
+        sanitiser=sanitiser,
         ttl_s=settings.cache.ask_ttl_s,
     )
     return App(
-        settings, stats, pool, cache, flights, jokes, ask, sessions, store, router, completions
+        settings,
+        stats,
+        pool,
+        cache,
+        flights,
+        jokes,
+        ask,
+        sessions,
+        store,
+        router,
+        completions,
+        sanitiser,
     )
 
 
@@ -168,7 +180,7 @@ def describe(settings: Settings) -> str:
         if b is not None and b.provider != "offline"
     ]
     tiers = "l1+l2(redis)+fuzzy" if settings.cache.redis_url else "l1+fuzzy (memory only)"
-    storage = settings.bot.data_dir / "quipbot.db"
+    storage = settings.bot.database
     return (
         f"quipbot: adapters={','.join(enabled_adapters(settings))} "
         f"backend={' then '.join([*backends, 'offline'])} "

@@ -23,19 +23,19 @@ class Finding:
 
 
 async def check_sqlite(settings: Settings) -> Finding:
-    import aiosqlite
+    from intelligence.store import Store
 
-    path = settings.bot.data_dir / "quipbot.db"
+    path = settings.bot.database
+    store = Store(path)  # opening it also applies (or refuses) the schema migrations
     try:
-        settings.bot.data_dir.mkdir(parents=True, exist_ok=True)
-        async with aiosqlite.connect(path) as db:
-            await db.execute("CREATE TABLE IF NOT EXISTS _quipbot_check (x INTEGER)")
-            await db.execute("DROP TABLE _quipbot_check")
-            await db.commit()
+        await store.execute("CREATE TABLE IF NOT EXISTS _quipbot_check (x INTEGER)")
+        await store.execute("DROP TABLE _quipbot_check")
     except Exception as exc:
         return Finding(
             False, "sqlite", f"cannot write {path} ({exc}); set bot.data_dir to a writable folder"
         )
+    finally:
+        await store.aclose()
     return Finding(True, "sqlite", f"{path} is writable")
 
 

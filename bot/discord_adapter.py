@@ -21,13 +21,11 @@ import discord
 from cachetools import LRUCache
 from discord import app_commands
 
-from bot.app import secrets_of
 from bot.discord_check import check
 from bot.discord_commands import Slash, slash_commands
 from bot.discord_stream import Outbox, Sent, StreamWriter, send_text
 from commands import texts
 from commands.types import ChatMessage, Reply, Role
-from intelligence.safety import Sanitiser
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -41,21 +39,6 @@ DEFER_AFTER_S = 1.0  # Discord drops an interaction not answered within 3 s
 MEMORY = 10_000  # bot messages remembered, for votes and for conversations
 VOTES = {"👍": "+1", "👎": "-1"}
 _SKIN_TONES_AND_VARIANTS = "\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff\ufe0f"
-
-TEXTS = {
-    "en": {
-        "unavailable": "🚧 Sorry, /{command} is not available yet.",
-        "refused": "🔒 Sorry, /{command} is for moderators (it needs Manage Messages).",
-        "not_now": "⏳ Not right now, try again in a moment.",
-        "empty": "🤔 I have nothing to say to that.",
-    },
-    "fr": {
-        "unavailable": "🚧 Désolé, /{command} n'est pas encore disponible.",
-        "refused": "🔒 Désolé, /{command} est réservé aux modérateurs (Gérer les messages).",
-        "not_now": "⏳ Pas maintenant, réessaie dans un instant.",
-        "empty": "🤔 Je n'ai rien à répondre à ça.",
-    },
-}
 
 
 def create(app: App) -> DiscordAdapter:
@@ -74,7 +57,7 @@ class DiscordAdapter:
     ) -> None:
         self.app = app
         self.language = app.settings.bot.language
-        self.sanitiser = Sanitiser(secrets_of(app.settings))
+        self.sanitiser = app.sanitiser
         self.client: _Client | None = None
         self._guild_ready_timeout = guild_ready_timeout
         self._retry_delays = retry_delays
@@ -286,12 +269,7 @@ class DiscordAdapter:
         told.voters.add(payload.user_id)
         member = payload.member
         channel = self.client.get_channel(payload.channel_id) if self.client else None
-        permissions = None
-        if member is not None:
-            if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
-                permissions = channel.permissions_for(member)
-            else:
-                permissions = member.guild_permissions
+        permissions = _permissions(channel, member) if member is not None else None
         router = self.app.router
         chat = ChatMessage(
             platform="discord",
@@ -311,13 +289,11 @@ class DiscordAdapter:
         """Discord refusing an answer is logged, never raised: the bot carries on."""
         try:
             yield
-        except discord.NotFound as exc:
-            if exc.code != 10062:
-                log.warning("discord: could not answer %s: %s", what, exc)
-            else:
-                log.warning("discord: %s expired before it was answered (10062); dropped", what)
         except discord.HTTPException as exc:
-            log.warning("discord: could not answer %s: %s", what, exc)
+            if isinstance(exc, discord.NotFound) and exc.code == 10062:
+                log.warning("discord: %s expired before it was answered (10062); dropped", what)
+            else:
+                log.warning("discord: could not answer %s: %s", what, exc)
         except Exception:
             if self.client is None or not self.client.is_closed():
                 raise
@@ -353,18 +329,20 @@ class DiscordAdapter:
         author = message.author
         if not isinstance(author, discord.Member) or message.guild is None:
             return frozenset({Role.VIEWER})
-        channel = message.channel
-        if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
-            permissions = channel.permissions_for(author)
-        else:
-            permissions = author.guild_permissions
-        return self._roles(author.id, message.guild, permissions)
+        return self._roles(author.id, message.guild, _permissions(message.channel, author))
 
     def _me(self) -> discord.ClientUser | None:
         return self.client.user if self.client else None
 
     def _say(self, key: str, **values: object) -> str:
-        return TEXTS[self.language][key].format(**values)
+        return texts.text(self.language, f"discord.{key}", **values)
+
+
+def _permissions(channel: object, member: discord.Member) -> discord.Permissions:
+    """The member's permissions where they spoke: the channel's overrides, else the server's."""
+    if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+        return channel.permissions_for(member)
+    return member.guild_permissions
 
 
 @dataclass(slots=True)

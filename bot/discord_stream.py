@@ -92,13 +92,11 @@ class StreamWriter:
                     part, pending = take_part(pending, self.limit)
                     await self._show(part)
                     self._current = None  # full: the rest goes in a new message
-                if done:
-                    break
                 if pending.strip():
                     await self._show(pending)
-            if pending.strip():
-                await self._show(pending)
-            elif not self.message_ids:
+                if done:
+                    break
+            if not self.message_ids:
                 await self._show(when_empty)
         finally:
             reader.cancel()

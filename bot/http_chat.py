@@ -15,13 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.http_common import SSE_DONE, SSE_HEADERS, ApiError, end_user, has_surrogates, read_json
+from bot.http_common import (
+    SSE_DONE,
+    SSE_HEADERS,
+    ApiError,
+    end_user,
+    has_surrogates,
+    log_exchange,
+    read_json,
+)
 from bot.http_common import sse_event as event
 from commands.texts import text
 from intelligence.ask import Answer
 from intelligence.llm import Usage
 from intelligence.resilience import NoBackendAvailable
-from intelligence.store import LogRow
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -83,7 +90,17 @@ class ChatRoute:
         except ConnectionError:
             log.debug("HTTP client went away mid-answer")
         finally:
-            self._log(user, prompt, "".join(parts), answer, started)
+            log_exchange(
+                self.app.store,
+                route="chat",
+                command="ask",
+                user=user,
+                prompt=prompt,
+                answer="".join(parts),
+                source=answer.source,
+                usage=answer.usage,
+                started=started,
+            )
         return response
 
     def _parse(self, body: Any) -> tuple[str, str]:
@@ -119,20 +136,3 @@ class ChatRoute:
                 param="conversation_id",
             )
         return prompt, conversation
-
-    def _log(self, user: str, prompt: str, answer: str, reply: Answer, started: float) -> None:
-        usage = reply.usage or Usage(0, 0)
-        self.app.store.log_chat(
-            LogRow(
-                "http",
-                "chat",
-                user,
-                "ask",
-                prompt,
-                answer,
-                reply.source,
-                (time.perf_counter() - started) * 1000,
-                usage.prompt_tokens,
-                usage.completion_tokens,
-            )
-        )

@@ -1,11 +1,16 @@
-"""What every HTTP route shares: errors in OpenAI's shape, JSON bodies, SSE, security headers."""
+"""What every HTTP route shares: errors in OpenAI's shape, JSON bodies, SSE, security headers,
+the chat log row."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aiohttp import web
+
+from intelligence.llm import Usage
+from intelligence.store import LogRow, Store
 
 # Sent on every response. The API serves JSON and event streams only: nothing may be framed,
 # sniffed into HTML, or load anything.
@@ -140,3 +145,34 @@ def end_user(request: web.Request, fallback: str | None = None) -> str:
 def no_cache(request: web.Request) -> bool:
     """``Cache-Control: no-cache``: answer afresh (the fresh answer is still cached)."""
     return "no-cache" in request.headers.get("Cache-Control", "").lower()
+
+
+def log_exchange(
+    store: Store,
+    *,
+    route: str,
+    command: str,
+    user: str,
+    prompt: str,
+    answer: str,
+    source: str,
+    usage: Usage | None,
+    started: float,
+) -> None:
+    """One chat log row for an HTTP answer (``started``: its perf_counter at arrival)."""
+    usage = usage or Usage(0, 0)
+    latency_ms = (time.perf_counter() - started) * 1000
+    store.log_chat(
+        LogRow(
+            "http",
+            route,
+            user,
+            command,
+            prompt,
+            answer,
+            source,
+            latency_ms,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
+    )

@@ -25,6 +25,9 @@ OPEN_PATHS = frozenset({"/health"})  # liveness for load balancers: no key neede
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+MAX_CLIENTS = 10_000  # clients whose token bucket is kept (least recently seen go first)
+
+
 class RateLimiter:
     """A token bucket per client: ``burst`` requests at once, refilled at ``per_min``."""
 
@@ -34,12 +37,11 @@ class RateLimiter:
         burst: int,
         *,
         clock: Callable[[], float] = time.monotonic,
-        max_clients: int = 10_000,
     ) -> None:
         self.rate = per_min / 60
         self.burst = float(max(1, burst))
         self._clock = clock
-        self._buckets: LRUCache[str, list[float]] = LRUCache(max_clients)  # [tokens, updated]
+        self._buckets: LRUCache[str, list[float]] = LRUCache(MAX_CLIENTS)  # [tokens, updated]
 
     def wait_s(self, client: str) -> float:
         """Take a token: 0 when the request may go on, else the seconds until one is free."""

@@ -5,6 +5,7 @@ Command and LLM latency come both as cumulative histograms and as the recent win
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from prometheus_client.registry import Collector
 
 from intelligence.resilience import BreakerState
 from intelligence.stats import LATENCY_BUCKETS, TIERS
+
+BUCKET_BOUNDS = [*map(str, LATENCY_BUCKETS), "+Inf"]
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -99,9 +102,8 @@ class StatsCollector(Collector):
             labels=["name"],
         )
         for name, hist in stats.histograms.items():
-            bounds = [*map(str, LATENCY_BUCKETS), "+Inf"]
-            cumulative = [sum(hist.counts[: i + 1]) for i in range(len(hist.counts))]
-            histogram.add_metric([name], list(zip(bounds, cumulative, strict=True)), hist.total_s)
+            buckets = list(zip(BUCKET_BOUNDS, itertools.accumulate(hist.counts), strict=True))
+            histogram.add_metric([name], buckets, hist.total_s)
         yield histogram
 
 

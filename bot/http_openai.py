@@ -20,6 +20,7 @@ from bot.http_common import (
     ApiError,
     end_user,
     json_response,
+    log_exchange,
     no_cache,
     parse_json,
     sse_event,
@@ -29,7 +30,6 @@ from bot.http_openai_shapes import CompletionShapes
 from intelligence.completions import CompletionResult, UpstreamError
 from intelligence.llm import Usage
 from intelligence.resilience import NoBackendAvailable
-from intelligence.store import LogRow
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -99,7 +99,7 @@ class OpenAIRoutes:
                 headers={"Retry-After": str(int(self.app.settings.llm.breaker_reset_s))},
             ) from None
         except UpstreamError as exc:
-            raise ApiError(502, f"{exc}; retry later", code="upstream_error") from None
+            raise _upstream(exc) from None
         shapes = CompletionShapes(
             self.limits.model,
             max_tokens=parsed.request.max_tokens or self.limits.max_tokens,
@@ -121,14 +121,24 @@ class OpenAIRoutes:
                 try:
                     answer = "".join([piece async for piece in result.stream])
                 except UpstreamError as exc:
-                    raise ApiError(502, f"{exc}; retry later", code="upstream_error") from None
+                    raise _upstream(exc) from None
                 usage = result.usage or Usage(0, 0)
             return web.Response(
                 body=shapes.completion(answer, usage),
                 headers={**JSON_HEADERS, "X-Quipbot-Cache": result.source},
             )
         finally:
-            self._log(user, parsed.request.last_user_text, answer, result, started)
+            log_exchange(
+                self.app.store,
+                route="v1",
+                command="completions",
+                user=user,
+                prompt=parsed.request.last_user_text,
+                answer=answer,
+                source=result.source,
+                usage=result.usage,
+                started=started,
+            )
 
     async def _stream(
         self, request: web.Request, result: CompletionResult, shapes: CompletionShapes
@@ -146,8 +156,7 @@ class OpenAIRoutes:
             await response.write(shapes.end_chunks(result.usage or Usage(0, 0)))
             await response.write_eof()
         except UpstreamError as exc:  # the status is sent: say it in the stream, no [DONE]
-            error = ApiError(502, f"{exc}; retry later", code="upstream_error")
-            await _write_quietly(response, sse_event(error.body()))
+            await _write_quietly(response, sse_event(_upstream(exc).body()))
         except ConnectionError:
             log.debug("HTTP client went away mid-stream")
         return response, "".join(parts)
@@ -160,25 +169,6 @@ class OpenAIRoutes:
             if len(raw) <= MEMO_BODY_BYTES:
                 self._parsed[raw] = parsed
         return parsed
-
-    def _log(
-        self, user: str, prompt: str, answer: str, result: CompletionResult, started: float
-    ) -> None:
-        usage = result.usage or Usage(0, 0)
-        self.app.store.log_chat(
-            LogRow(
-                "http",
-                "v1",
-                user,
-                "completions",
-                prompt,
-                answer,
-                result.source,
-                (time.perf_counter() - started) * 1000,
-                usage.prompt_tokens,
-                usage.completion_tokens,
-            )
-        )
 
     # -- logs ---------------------------------------------------------------------------
 
@@ -202,3 +192,7 @@ async def _write_quietly(response: web.StreamResponse, data: bytes) -> None:
         await response.write_eof()
     except ConnectionError:
         pass
+
+
+def _upstream(exc: UpstreamError) -> ApiError:
+    return ApiError(502, f"{exc}; retry later", code="upstream_error")

@@ -8,10 +8,9 @@ import itertools
 import os
 import time
 
-from bot.http_common import dumps
+from bot.http_common import SSE_DONE, dumps
 from intelligence.llm import Usage
 
-SSE_DONE = b"data: [DONE]\n\n"
 _COMPLETION = (
     b'{"id":"%s","object":"chat.completion","created":%d,"model":%s,"choices":[{"index":0,'
     b'"message":{"role":"assistant","content":%s,"refusal":null},"logprobs":null,'

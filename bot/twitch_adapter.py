@@ -20,7 +20,7 @@ import aiohttp
 import twitchio
 from twitchio import eventsub
 
-from bot.twitch_outbox import STALE_AFTER_S, ChannelOutbox, Clock, Outgoing, SendResult, Sleep
+from bot.twitch_outbox import ChannelOutbox, Clock, Outgoing, SendResult, Sleep
 from bot.twitch_text import MODERATOR_BADGES, chat_parts, mention_question, roles_from_badges
 from bot.twitch_tokens import (
     AUTH_HINT,
@@ -75,7 +75,6 @@ class TwitchAdapter:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
-        stale_after_s: float = STALE_AFTER_S,
     ) -> None:
         """``clock`` and ``sleep`` pace the outgoing chat (tests pass virtual time);
         ``retry_delays`` space the attempts to reach Twitch."""
@@ -91,7 +90,6 @@ class TwitchAdapter:
         self._clock = clock
         self._sleep = sleep
         self._retry_delays = retry_delays
-        self._stale_after_s = stale_after_s
         self._client: _Client | None = None
         self._down: str | None = None
         self._user_token_channels: set[str] = set()  # where the app token may not chat
@@ -243,6 +241,9 @@ class TwitchAdapter:
         router = self.app.router
         if not text.startswith((router.prefix, "@")):
             return  # the hot path: most chat is not for the bot
+        question = mention_question(text, self.bot_login)
+        if question == "" or (question is None and not text.startswith(router.prefix)):
+            return  # a bare "@bot", or "@someone_else" (how Twitch replies start)
         source = message.source_broadcaster
         if source is not None and source.id != channel_id and source.id in self.channels:
             return  # shared chat: the bot also sits in the source channel and answers there
@@ -256,13 +257,10 @@ class TwitchAdapter:
             ),
             text=text,
         )
-        question = mention_question(text, self.bot_login)
         if question is None:
             reply = await router.handle(neutral)
-        elif question:
-            reply = await router.dispatch_hidden("mention", neutral, question)
         else:
-            return  # a bare "@bot"
+            reply = await router.dispatch_hidden("mention", neutral, question)
         if reply is None:
             return
         parts = chat_parts(await self._collect(reply))
@@ -290,7 +288,6 @@ class TwitchAdapter:
                 moderator=channel_id == self.bot_id,  # the bot's own channel
                 clock=self._clock,
                 sleep=self._sleep,
-                stale_after_s=self._stale_after_s,
             )
             self.outboxes[channel_id] = box
         return box

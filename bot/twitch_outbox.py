@@ -14,6 +14,8 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from cachetools import TTLCache
+
 from bot.twitch_text import MAX_CHARS, chat_parts
 
 log = logging.getLogger(__name__)
@@ -79,21 +81,14 @@ class RecentMessages:
 
     def __init__(self, window: float, clock: Clock) -> None:
         self.window = window
-        self._clock = clock
-        self._sent: dict[str, float] = {}  # text → when, oldest first
+        # Far more entries than a channel may send in the window (100 as a moderator).
+        self._sent: TTLCache[str, bool] = TTLCache(1000, ttl=window, timer=clock)
 
     def seen(self, text: str) -> bool:
-        sent_at = self._sent.get(text)
-        return sent_at is not None and self._clock() - sent_at < self.window
+        return text in self._sent
 
     def record(self, text: str) -> None:
-        now = self._clock()
-        self._sent.pop(text, None)
-        self._sent[text] = now
-        for old in list(self._sent):
-            if now - self._sent[old] < self.window:
-                break
-            del self._sent[old]
+        self._sent[text] = True
 
 
 class ChannelOutbox:

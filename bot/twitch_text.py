@@ -9,13 +9,12 @@ import unicodedata
 from collections.abc import Iterable
 
 from commands.types import Role
+from intelligence.safety import INVISIBLE_CATEGORIES
 
 MAX_CHARS = 500  # Twitch refuses longer chat messages
 MAX_PARTS = 2  # a longer answer floods chat; the rest is cut
 ELLIPSIS = "…"
 
-# Control, format (zero-width, bidi overrides), private-use and surrogate code points.
-_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs"})
 # Twitch runs a message starting with "/" or "." as a chat command (/ban, .timeout), and
 # trims leading spaces first, so " . /ban x" is as dangerous as "/ban x".
 _COMMAND_LEAD = " /."
@@ -41,7 +40,7 @@ def safe_part(text: str, *, action: bool = False) -> str:
         cleaned = "".join(
             " " if ch.isspace() else ch
             for ch in text
-            if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE
+            if ch.isspace() or unicodedata.category(ch) not in INVISIBLE_CATEGORIES
         )
     cleaned = " ".join(cleaned.split()).lstrip(_COMMAND_LEAD)
     if action and cleaned:
@@ -62,10 +61,8 @@ def chat_parts(text: str, limit: int = MAX_CHARS, max_parts: int = MAX_PARTS) ->
         else:
             head = _words_within(rest, limit)
             rest = rest[len(head) :]
-        head = safe_part(head)  # a part may now start with "/": the split moved its start
-        if head:
-            parts.append(head)
-        rest = safe_part(rest)
+        parts.append(head)  # the start of safe text is safe
+        rest = rest.lstrip(_COMMAND_LEAD)  # the split moved the rest's start: it may be "/ban"
     return parts
 
 

@@ -12,6 +12,7 @@ from commands.limits import Clock, Cooldowns, RateLimiter
 from commands.texts import text
 from commands.types import ChatMessage, Reply, Role
 from config.settings import LimitsSettings
+from intelligence.safety import INVISIBLE_CATEGORIES
 from intelligence.stats import Stats
 from intelligence.store import LogRow, Store
 
@@ -48,21 +49,13 @@ class Command:
     hidden: bool = False
 
 
-_DROP_CATEGORIES = {
-    "Cc",
-    "Cf",
-    "Co",
-    "Cs",
-}  # control, format (zero-width, bidi), private, surrogates
-
-
 def clean_text(raw: str) -> str:
     """NFKC-normalise, drop control/format characters, collapse whitespace."""
     normal = unicodedata.normalize("NFKC", raw)
     kept = "".join(
         " " if ch in "\t\n\r\v\f" else ch
         for ch in normal
-        if ch in "\t\n\r\v\f" or unicodedata.category(ch) not in _DROP_CATEGORIES
+        if ch in "\t\n\r\v\f" or unicodedata.category(ch) not in INVISIBLE_CATEGORIES
     )
     return " ".join(kept.split())
 

@@ -19,6 +19,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "top_empty": "🏆 Pas encore de blague notée : !vote +1 après une blague qui te plaît.",
         "forgot": "🧽 Réponse oubliée : « {question} ».",
         "forget_none": "Aucune réponse apprise ne correspond à cette question.",
+        "discord.unavailable": "🚧 Désolé, /{command} n'est pas encore disponible.",
+        "discord.refused": (
+            "🔒 Désolé, /{command} est réservé aux modérateurs (Gérer les messages)."
+        ),
+        "discord.not_now": "⏳ Pas maintenant, réessaie dans un instant.",
+        "discord.empty": "🤔 Je n'ai rien à répondre à ça.",
     },
     "en": {
         "cooldown": "⏳ {user}, {seconds}s before your next {prefix}{command}.",
@@ -36,6 +42,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "top_empty": "🏆 No rated joke yet: !vote +1 after a joke you like.",
         "forgot": '🧽 Forgot the learned answer to "{question}".',
         "forget_none": "No learned answer matches that question.",
+        "discord.unavailable": "🚧 Sorry, /{command} is not available yet.",
+        "discord.refused": "🔒 Sorry, /{command} is for moderators (it needs Manage Messages).",
+        "discord.not_now": "⏳ Not right now, try again in a moment.",
+        "discord.empty": "🤔 I have nothing to say to that.",
     },
 }
 

@@ -72,6 +72,10 @@ class BotSettings(Section):
     )
     data_dir: Path = Path("data")
 
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "quipbot.db"
+
     @field_validator("prefix")
     @classmethod
     def _no_space_in_prefix(cls, value: str) -> str:

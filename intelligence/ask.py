@@ -208,6 +208,8 @@ class AskService:
     async def _count(self, key: str, entry: Entry | None) -> None:
         """Count asks of one question within the TTL, on every instance when they share Redis;
         the third pins its answer."""
+        if key in self.cache.pinned:
+            return  # learned already: no count to keep, no Redis round trip per hit
         count = self._asked.get(key, 0) + 1
         self._asked[key] = count
         if self.cache.redis is not None:
@@ -216,7 +218,6 @@ class AskService:
         if (
             count >= LEARN_AFTER
             and entry is not None
-            and key not in self.cache.pinned
             and not analyse(entry.prompt).time_sensitive  # today's answer is wrong tomorrow
         ):
             self.cache.pin(key, entry)

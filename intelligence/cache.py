@@ -78,6 +78,11 @@ def entry_key(scope: Scope, prompt: str) -> str:
     return f"{scope.namespace}:{digest}"
 
 
+def namespace_of(key: str) -> str:
+    """The scope's namespace an entry key starts with."""
+    return key.partition(":")[0]
+
+
 class TieredCache:
     def __init__(
         self,
@@ -104,13 +109,13 @@ class TieredCache:
 
     def pin(self, key: str, entry: Entry) -> None:
         self.pinned[key] = entry
-        self.fuzzy.add(key.partition(":")[0], key, entry.prompt)
+        self.fuzzy.add(namespace_of(key), key, entry.prompt)
 
     async def unpin(self, key: str) -> Entry | None:
         """Forget a learned answer everywhere, so the next ask goes to the LLM again."""
         entry = self.pinned.pop(key, None)
         self.l1.pop(key, None)
-        self.fuzzy.discard(key.partition(":")[0], key)
+        self.fuzzy.discard(namespace_of(key), key)
         if self.redis is not None:
             await self.redis.delete(REDIS_PREFIX + key)
         return entry
@@ -159,7 +164,7 @@ class TieredCache:
         self.l1.clear()
         self.fuzzy.clear()
         for key, entry in self.pinned.items():
-            self.fuzzy.add(key.partition(":")[0], key, entry.prompt)
+            self.fuzzy.add(namespace_of(key), key, entry.prompt)
         if self.redis is not None:
             removed += await self.redis.delete_prefix(REDIS_PREFIX)
         return removed
@@ -183,8 +188,7 @@ class TieredCache:
             self.stats.record_tier("l2", hit=entry is not None)
         if entry is not None:
             self.l1[key] = entry
-            namespace = key.partition(":")[0]
-            self.fuzzy.add(namespace, key, entry.prompt)
+            self.fuzzy.add(namespace_of(key), key, entry.prompt)
         return entry
 
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from intelligence.cache import Entry, Scope, TieredCache, entry_key
 from intelligence.llm import ChatRequest, LLMError, Usage, estimate_usage
 from intelligence.resilience import Flight, LLMPool, NoBackendAvailable, SingleFlight
-
-# The Sanitiser's secret patterns, without its chat rules (mentions, leading "/" and ".").
 from intelligence.safety import Sanitiser
 from intelligence.stats import Stats
 
@@ -91,14 +89,14 @@ class CompletionService:
         pool: LLMPool,
         flights: SingleFlight,
         stats: Stats,
-        secrets: Iterable[str],
+        sanitiser: Sanitiser,
         ttl_s: float,
     ) -> None:
         self.cache = cache
         self.pool = pool
         self.flights = flights
         self.stats = stats
-        self.redactor = Sanitiser(secrets)  # only redact: code may keep its @ and dots
+        self.redactor = sanitiser  # only its redact(): code may keep its @ and dots
         self.ttl_s = ttl_s
 
     @property
@@ -163,17 +161,18 @@ class CompletionService:
             raise UpstreamError("the LLM failed to answer") from exc
         self.stats.record_command(COMMAND, time.perf_counter() - started, "llm")
         result = CompletionResult("llm")
-        result.stream = self._relay(flight, leader, chat, result)
+        result.stream = self._relay(flight, leader, result)
         return result
 
     async def _relay(
-        self, flight: Flight, leader: bool, chat: ChatRequest, result: CompletionResult
+        self, flight: Flight, leader: bool, result: CompletionResult
     ) -> AsyncIterator[str]:
         try:
             async for piece in self.redactor.stream(flight.follow(), redact_only=True):
                 yield piece
         except (NoBackendAvailable, LLMError) as exc:
             raise UpstreamError("the LLM stream broke mid-answer") from exc
-        result.usage = flight.usage or estimate_usage(chat, flight.text)
+        result.usage = flight.usage  # ask_llm set it before the flight ended
+        assert result.usage is not None
         if not leader:  # this caller rode on another's call
             self.stats.record_saved(result.usage.prompt_tokens + result.usage.completion_tokens)

@@ -298,14 +298,16 @@ class JokeService:
 
     def _refill_in_background(self) -> None:
         if self._refill is None and self.llm.available() and self._needs_refill():
-            self._refill = asyncio.get_running_loop().create_task(self._fill())
-            self._refill.add_done_callback(lambda _: setattr(self, "_refill", None))
+            self._start_refill()
 
     async def _refill_wait(self) -> None:
-        if self._refill is None:
-            self._refill = asyncio.get_running_loop().create_task(self._fill())
-            self._refill.add_done_callback(lambda _: setattr(self, "_refill", None))
-        await asyncio.shield(self._refill)
+        await asyncio.shield(self._refill or self._start_refill())
+
+    def _start_refill(self) -> asyncio.Task[None]:
+        """One refill at a time; it forgets itself when done."""
+        self._refill = asyncio.get_running_loop().create_task(self._fill())
+        self._refill.add_done_callback(lambda _: setattr(self, "_refill", None))
+        return self._refill
 
     async def _fill(self) -> None:
         """One refill: jokes other instances made, then well-rated ones from the archive, and

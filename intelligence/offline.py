@@ -20,32 +20,28 @@ class Subject:
     feminine: bool = False  # French grammatical gender
 
 
-def _fr(noun: str, feminine: bool = False) -> Subject:
-    return Subject(noun, feminine)
-
-
 SUBJECTS: dict[str, list[Subject]] = {
     "fr": [
-        _fr("pigeon"),
-        _fr("hamster"),
-        _fr("pingouin"),
-        _fr("grille-pain"),
-        _fr("cactus"),
-        _fr("lama"),
-        _fr("croissant"),
-        _fr("poulpe"),
-        _fr("castor"),
-        _fr("frigo"),
-        _fr("dinosaure"),
-        _fr("escargot"),
-        _fr("girafe", True),
-        _fr("licorne", True),
-        _fr("baguette", True),
-        _fr("tortue", True),
-        _fr("machine à laver", True),
-        _fr("mouette", True),
-        _fr("huître", True),
-        _fr("chaussette", True),
+        Subject("pigeon"),
+        Subject("hamster"),
+        Subject("pingouin"),
+        Subject("grille-pain"),
+        Subject("cactus"),
+        Subject("lama"),
+        Subject("croissant"),
+        Subject("poulpe"),
+        Subject("castor"),
+        Subject("frigo"),
+        Subject("dinosaure"),
+        Subject("escargot"),
+        Subject("girafe", True),
+        Subject("licorne", True),
+        Subject("baguette", True),
+        Subject("tortue", True),
+        Subject("machine à laver", True),
+        Subject("mouette", True),
+        Subject("huître", True),
+        Subject("chaussette", True),
     ],
     "en": [
         Subject(noun)

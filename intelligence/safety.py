@@ -24,7 +24,9 @@ _SECRET_PATTERNS = re.compile(
     r"|[MN][A-Za-z\d]{23,}\.[\w-]{6}\.[\w-]{27,}"  # Discord bot tokens
 )
 _KEEP = {"\n"}
-_DROP_CATEGORIES = {"Cc", "Cf", "Co", "Cs"}
+# Control, format (zero-width, bidi overrides), private-use and surrogate code points: never
+# shown in chat, and never let through from it.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs"})
 
 
 class Sanitiser:
@@ -41,7 +43,7 @@ class Sanitiser:
 
     def clean(self, text: str, *, at_line_start: bool = True) -> str:
         text = "".join(
-            ch for ch in text if ch in _KEEP or unicodedata.category(ch) not in _DROP_CATEGORIES
+            ch for ch in text if ch in _KEEP or unicodedata.category(ch) not in INVISIBLE_CATEGORIES
         )
         text = self.redact(text.replace("\t", " "))
         text = _DISCORD_MENTION.sub("", text)
