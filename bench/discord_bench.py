@@ -27,7 +27,7 @@ from fakes.fake_discord import FakeDiscord  # noqa: E402
 from fakes.fake_llm import FakeLLM  # noqa: E402
 
 from bot.app import App, build_app  # noqa: E402
-from bot.discord_adapter import DiscordAdapter  # noqa: E402
+from bot.discord.adapter import DiscordAdapter  # noqa: E402
 from commands.types import ChatMessage, Reply  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from intelligence.stats import percentile  # noqa: E402

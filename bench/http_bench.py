@@ -47,7 +47,7 @@ async def serve(port_file: Path) -> None:
     from fakes.fake_llm import FakeLLM
 
     from bot.app import build_app
-    from bot.http_api import create
+    from bot.http import create
     from config.settings import Settings
 
     async with FakeLLM(flavour="lmstudio") as fake:
@@ -159,10 +159,10 @@ def per_request_costs() -> list[tuple[str, float]]:
     from cachetools import LRUCache
 
     from bot.app import build_app
-    from bot.http_guard import RateLimiter, _digest, guard
-    from bot.http_metrics import HttpMetrics
-    from bot.http_openai_parse import Limits, parse_completion
-    from bot.http_openai_shapes import CompletionShapes
+    from bot.http.guard import RateLimiter, _digest, guard
+    from bot.http.metrics import HttpMetrics
+    from bot.http.openai_parse import Limits, parse_completion
+    from bot.http.openai_shapes import CompletionShapes
     from config.settings import Settings
     from intelligence.cache import Entry, entry_key
     from intelligence.llm import Usage
@@ -286,7 +286,7 @@ def web_app_request(app) -> web.Request:
     """A request already routed to /v1/chat/completions, as the middleware sees it."""
     from aiohttp.test_utils import make_mocked_request
 
-    from bot.http_api import build_web_app
+    from bot.http.server import build_web_app
 
     web_app = build_web_app(app)
     request = make_mocked_request("POST", "/v1/chat/completions", app=web_app)

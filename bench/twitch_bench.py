@@ -30,8 +30,8 @@ from fakes.fake_llm import FakeLLM  # noqa: E402
 from fakes.fake_twitch import FakeTwitch, VirtualClock  # noqa: E402
 
 from bot.app import App, build_app  # noqa: E402
-from bot.twitch_adapter import TwitchAdapter  # noqa: E402
-from bot.twitch_tokens import StoredToken, TokenStore  # noqa: E402
+from bot.twitch.adapter import TwitchAdapter  # noqa: E402
+from bot.twitch.tokens import StoredToken, TokenStore  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from intelligence.stats import percentile  # noqa: E402
 

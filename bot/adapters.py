@@ -1,9 +1,9 @@
-"""Platform adapters: the contract each keeps, and the supervisor that runs them side by side.
+"""Platform adapters: find each enabled one, and run them side by side under a supervisor.
 
-An adapter module (``bot/twitch_adapter.py``, ``bot/discord_adapter.py``, ``bot/http_api.py``)
-exposes ``create(app) -> Adapter`` and may expose ``async check(settings) -> list[Finding]``
-for ``quipbot check``. It is imported only when its platform is enabled, so console mode never
-loads twitchio or discord.py.
+A platform package (``bot.twitch``, ``bot.discord``, ``bot.http``) exports
+``create(app) -> Adapter`` and ``async check(settings) -> list[Finding]`` (see ``contracts``).
+It is imported only when its platform is enabled, so console mode never loads twitchio or
+discord.py.
 """
 
 from __future__ import annotations
@@ -12,42 +12,29 @@ import asyncio
 import importlib
 import logging
 from types import ModuleType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from bot.contracts import Adapter, AdapterUnavailable, Finding
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.check import Finding
     from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ADAPTER_MODULES = {
-    "twitch": "bot.twitch_adapter",
-    "discord": "bot.discord_adapter",
-    "http": "bot.http_api",
+PLATFORM_PACKAGES = {
+    "twitch": "bot.twitch",
+    "discord": "bot.discord",
+    "http": "bot.http",
 }
 RESTART_DELAY_S = (1, 2, 5, 10, 30, 60)
 
 
-class Adapter(Protocol):
-    name: str
-
-    async def run(self) -> None:
-        """Serve until cancelled. A platform outage must not raise: reconnect instead."""
-
-    def status(self) -> str:
-        """ "up", "connecting", or "down: <reason>", for logs and /health."""
-
-
-class AdapterUnavailable(Exception):
-    """An enabled platform whose adapter is not part of this build."""
-
-
 def adapter_module(name: str) -> ModuleType:
     try:
-        return importlib.import_module(ADAPTER_MODULES[name])
+        return importlib.import_module(PLATFORM_PACKAGES[name])
     except ModuleNotFoundError as exc:
-        if exc.name == ADAPTER_MODULES[name]:
+        if exc.name == PLATFORM_PACKAGES[name]:
             raise AdapterUnavailable(
                 f"{name}.enabled is true, but this build has no {name} adapter"
             ) from None
@@ -55,8 +42,8 @@ def adapter_module(name: str) -> ModuleType:
 
 
 async def adapter_checks(name: str, settings: Settings) -> list[Finding]:
-    check = getattr(adapter_module(name), "check", None)
-    return await check(settings) if check is not None else []
+    findings: list[Finding] = await adapter_module(name).check(settings)
+    return findings
 
 
 async def run_adapters(app: App, names: list[str]) -> None:

@@ -25,7 +25,7 @@ from intelligence.stats import Stats
 from intelligence.store import Store
 
 if TYPE_CHECKING:
-    from bot.adapters import Adapter
+    from bot.contracts import Adapter
 
 
 @dataclass

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-from bot.adapters import AdapterUnavailable, adapter_checks
+from bot.adapters import adapter_checks
 from bot.app import enabled_adapters
+from bot.contracts import AdapterUnavailable, Finding
 from config.settings import BackendSettings, Settings
 from intelligence.cache import redacted_url
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    ok: bool
-    what: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'} {self.what}: {self.detail}"
 
 
 async def check_sqlite(settings: Settings) -> Finding:

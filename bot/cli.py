@@ -74,7 +74,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if all(f.ok for f in findings) else 1
 
     if args.command == "twitch-auth":
-        from bot.twitch_auth import run_twitch_auth
+        from bot.twitch import run_twitch_auth
 
         return await run_twitch_auth(settings, port=args.port)
 
@@ -92,8 +92,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_adapters(settings: Settings, names: list[str]) -> int:
-    from bot.adapters import AdapterUnavailable, run_adapters
+    from bot.adapters import run_adapters
     from bot.app import build_app
+    from bot.contracts import AdapterUnavailable
 
     app = build_app(settings)
     task = asyncio.current_task()

@@ -16,11 +16,11 @@ import pytest
 from fakes.fake_discord import EPHEMERAL, FakeDiscord, RecordedRequest
 from fakes.fake_llm import FakeLLM
 
-import bot.discord_adapter
+import bot.discord
 from bot.adapters import run_adapters
 from bot.app import App, build_app, secrets_of
 from bot.console import run_console
-from bot.discord_adapter import DiscordAdapter
+from bot.discord.adapter import DiscordAdapter
 from commands.router import Command, Context, Router
 from commands.types import ChatMessage, Reply, Role
 from config.settings import Settings
@@ -590,7 +590,7 @@ async def test_an_expired_interaction_is_logged_and_the_bot_carries_on(
     fake, make_app, tmp_path, caplog
 ):
     app = make_app(settings_for(tmp_path))
-    caplog.set_level(logging.WARNING, logger="bot.discord_adapter")
+    caplog.set_level(logging.WARNING, logger="bot.discord.adapter")
     async with connected(fake, app) as adapter:
         fake.interaction_deadline = -1.0  # every callback is already too late: 10062
         late = await fake.send_slash("joke")
@@ -621,7 +621,7 @@ async def test_message_content_intent_off_falls_back_to_mentions_and_slash(
 ):
     fake = FakeDiscord(privileged_intents=0)
     await fake.start()
-    caplog.set_level(logging.WARNING, logger="bot.discord_adapter")
+    caplog.set_level(logging.WARNING, logger="bot.discord.adapter")
     try:
         app = make_app(settings_for(tmp_path))
         async with connected(fake, app) as adapter:
@@ -645,7 +645,7 @@ async def test_discord_down_leaves_the_rest_of_the_app_running(make_app, tmp_pat
     await fake.stop()  # Discord is unreachable from the start
     app = make_app(settings_for(tmp_path))
     monkeypatch.setattr(
-        bot.discord_adapter,
+        bot.discord,
         "create",
         lambda app: DiscordAdapter(app, guild_ready_timeout=0.05, retry_delays=(0.2,)),
     )

@@ -8,7 +8,7 @@ import pytest
 from fakes.fake_discord import FakeDiscord
 
 from bot.check import run_checks
-from bot.discord_adapter import check
+from bot.discord import check
 from config.settings import Settings
 
 F = FakeDiscord

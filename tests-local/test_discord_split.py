@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.discord_split import DISCORD_LIMIT, split_message, take_part
-from bot.discord_stream import StreamWriter
+from bot.discord.split import DISCORD_LIMIT, split_message, take_part
+from bot.discord.stream import StreamWriter
 
 
 def squeezed(text: str) -> str:

@@ -20,9 +20,9 @@ from test_http_support import (  # noqa: F401 (fixtures)
     start_fixture,
 )
 
-from bot.adapters import AdapterUnavailable
-from bot.http_api import check, create
-from bot.http_guard import RateLimiter
+from bot.contracts import AdapterUnavailable
+from bot.http import check, create
+from bot.http.guard import RateLimiter
 
 ROUTES = [
     ("GET", "/v1/models"),

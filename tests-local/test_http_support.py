@@ -15,7 +15,7 @@ import pytest
 from fakes.fake_llm import FakeLLM
 
 from bot.app import App
-from bot.http_api import HttpAdapter, create
+from bot.http import HttpAdapter, create
 from config.settings import Settings
 
 KEY = "qb-test-key-0123456789abcdef"

@@ -11,12 +11,12 @@ from fakes.fake_discord import FakeDiscord
 from fakes.fake_twitch import DEFAULT_USER_SCOPES, FakeTwitch
 from twitchio.backoff import Backoff
 
-import bot.discord_adapter
-import bot.twitch_adapter
+import bot.discord
+import bot.twitch
 from bot.adapters import run_adapters
-from bot.discord_adapter import DiscordAdapter
-from bot.twitch_adapter import TwitchAdapter
-from bot.twitch_tokens import StoredToken, TokenStore
+from bot.discord.adapter import DiscordAdapter
+from bot.twitch.adapter import TwitchAdapter
+from bot.twitch.tokens import StoredToken, TokenStore
 from config.settings import Settings
 
 OWNER, BOT, VIEWER = "100", "200", "300"
@@ -36,11 +36,9 @@ class QuickBackoff(Backoff):
 
 async def test_each_platform_keeps_serving_while_the_other_is_down(tmp_path, make_app, monkeypatch):
     monkeypatch.setattr(twitchio.eventsub.websockets, "Backoff", QuickBackoff)
+    monkeypatch.setattr(bot.twitch, "create", lambda app: TwitchAdapter(app, retry_delays=(0.05,)))
     monkeypatch.setattr(
-        bot.twitch_adapter, "create", lambda app: TwitchAdapter(app, retry_delays=(0.05,))
-    )
-    monkeypatch.setattr(
-        bot.discord_adapter,
+        bot.discord,
         "create",
         lambda app: DiscordAdapter(app, guild_ready_timeout=0.05, retry_delays=(0.05,)),
     )

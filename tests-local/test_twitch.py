@@ -27,8 +27,8 @@ from fakes.fake_twitch import (
 from twitchio.backoff import Backoff
 
 from bot.app import App, build_app
-from bot.twitch_adapter import TwitchAdapter
-from bot.twitch_tokens import StoredToken, TokenStore
+from bot.twitch.adapter import TwitchAdapter
+from bot.twitch.tokens import StoredToken, TokenStore
 from commands.router import Command, Context
 from commands.types import Reply
 from config.settings import Settings
@@ -343,7 +343,7 @@ async def test_duplicate_guard(bot: Harness, caplog: pytest.LogCaptureFixture) -
         sent_texts.extend(s.message for s in bot.replies_to(message_id))
         bot.clock.advance(6)  # past the 5 s command cooldown, inside Twitch's 30 s window
 
-    with caplog.at_level(logging.WARNING, logger="bot.twitch_outbox"):
+    with caplog.at_level(logging.WARNING, logger="bot.twitch.outbox"):
         for uid in ("301", "302", "302", "302"):
             await ping(uid)
         bot.clock.advance(31)
@@ -383,7 +383,7 @@ async def test_pacing_under_a_flood_of_300_commands_in_10_seconds(
     before = len(bot.fake.sent_chat)
     started = bot.clock.now
 
-    with caplog.at_level(logging.WARNING, logger="bot.twitch_outbox"):
+    with caplog.at_level(logging.WARNING, logger="bot.twitch.outbox"):
         for uid in viewers:  # 300 viewers, one !ping each, over 10 s
             await bot.say(uid, "!ping", channel=channel)
             await bot.caught_up()  # handled at the time it was said, as with a live socket
@@ -430,7 +430,7 @@ async def test_without_channel_bot_the_bot_chats_with_its_user_token(
     harness.store_bot_token()
     await harness.start(harness.settings(twitch={"channels": ["third"]}), channels=1)
 
-    with caplog.at_level(logging.WARNING, logger="bot.twitch_adapter"):
+    with caplog.at_level(logging.WARNING, logger="bot.twitch.adapter"):
         message_id = await harness.say(VIEWER, "!ping", channel="600")
         await harness.wait(lambda: any(s.is_sent for s in harness.replies_to(message_id)))
     refused, accepted = harness.fake.sent_chat

@@ -17,10 +17,12 @@ import pytest
 import twitchio.http
 from fakes.fake_twitch import FakeTwitch
 
-from bot.check import Finding, run_checks
+from bot.check import run_checks
 from bot.cli import main
-from bot.twitch_auth import run_twitch_auth
-from bot.twitch_tokens import StoredToken, TokenFileError, TokenStore, check_twitch
+from bot.contracts import Finding
+from bot.twitch.auth import run_twitch_auth
+from bot.twitch.check import check as check_twitch
+from bot.twitch.tokens import StoredToken, TokenFileError, TokenStore
 from config.settings import Settings
 
 OWNER, BOT, VIEWER = "100", "200", "300"

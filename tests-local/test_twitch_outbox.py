@@ -9,14 +9,14 @@ import logging
 import pytest
 from fakes.fake_twitch import VirtualClock
 
-from bot.twitch_outbox import (
+from bot.twitch.outbox import (
     ChannelOutbox,
     Outgoing,
     Pacer,
     RecentMessages,
     SendResult,
 )
-from bot.twitch_text import chat_parts, mention_question, roles_from_badges, safe_part
+from bot.twitch.text import chat_parts, mention_question, roles_from_badges, safe_part
 from commands.types import Role
 
 # ------------------------------------------------------------------------------ text

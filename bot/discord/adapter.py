@@ -21,16 +21,13 @@ import discord
 from cachetools import LRUCache
 from discord import app_commands
 
-from bot.discord_check import check
-from bot.discord_commands import Slash, slash_commands
-from bot.discord_stream import Outbox, Sent, StreamWriter, send_text
+from bot.discord.slash import Slash, slash_commands
+from bot.discord.stream import Outbox, Sent, StreamWriter, send_text
 from commands import texts
 from commands.types import ChatMessage, Reply, Role
 
 if TYPE_CHECKING:
     from bot.app import App
-
-__all__ = ["DiscordAdapter", "check", "create"]
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +36,6 @@ DEFER_AFTER_S = 1.0  # Discord drops an interaction not answered within 3 s
 MEMORY = 10_000  # bot messages remembered, for votes and for conversations
 VOTES = {"👍": "+1", "👎": "-1"}
 _SKIN_TONES_AND_VARIANTS = "\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff\ufe0f"
-
-
-def create(app: App) -> DiscordAdapter:
-    return DiscordAdapter(app)
 
 
 class DiscordAdapter:

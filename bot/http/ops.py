@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.http_common import json_response
-from bot.http_metrics import HttpMetrics
+from bot.http.common import json_response
+from bot.http.metrics import HttpMetrics
 from intelligence.stats import TIERS
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import discord
 
-from bot.check import Finding
+from bot.contracts import Finding
 
 if TYPE_CHECKING:
     from config.settings import Settings

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-from bot.twitch_text import MAX_CHARS, chat_parts
+from bot.twitch.text import MAX_CHARS, chat_parts
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import itertools
 import os
 import time
 
-from bot.http_common import SSE_DONE, dumps
+from bot.http.common import SSE_DONE, dumps
 from intelligence.llm import Usage
 
 _COMPLETION = (

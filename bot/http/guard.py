@@ -12,9 +12,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from cachetools import LRUCache
 
-from bot.http_common import SECURITY_HEADERS, ApiError
+from bot.http.common import SECURITY_HEADERS, ApiError
 from config.settings import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def _is_local_origin(origin: str) -> bool:
     return scheme in ("http", "https") and _host_name(rest).lower() in LOOPBACK_HOSTS
 
 
-def guard(settings: HttpSettings, observe: Observer, *, body_limit: int) -> web.Middleware:
+def guard(settings: HttpSettings, observe: Observer, *, body_limit: int) -> Middleware:
     key = settings.api_key.get_secret_value()
     expected = _digest(f"Bearer {key}") if key else None
     limiter = RateLimiter(settings.rate_per_min, settings.rate_burst)

@@ -9,7 +9,7 @@ import math
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from bot.discord_split import DISCORD_LIMIT, LOOKAHEAD, split_message, take_part
+from bot.discord.split import DISCORD_LIMIT, LOOKAHEAD, split_message, take_part
 
 log = logging.getLogger(__name__)
 

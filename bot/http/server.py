@@ -1,8 +1,8 @@
 """The HTTP adapter: an OpenAI-compatible cached endpoint, a streaming ``/chat``, health, stats
 and Prometheus metrics, on ``http.host:http.port``.
 
-Routes live in small modules (``http_openai``, ``http_chat``, ``http_ops``); this one wires them
-behind the guard middleware (``http_guard``) and runs the server.
+Routes live in small modules (``openai``, ``chat``, ``ops``); this one wires them behind the
+guard middleware (``guard``) and runs the server.
 """
 
 from __future__ import annotations
@@ -15,16 +15,15 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.adapters import AdapterUnavailable
-from bot.http_chat import ChatRoute
-from bot.http_guard import guard
-from bot.http_metrics import HttpMetrics
-from bot.http_openai import OpenAIRoutes
-from bot.http_ops import OpsRoutes
+from bot.contracts import AdapterUnavailable, Finding
+from bot.http.chat import ChatRoute
+from bot.http.guard import guard
+from bot.http.metrics import HttpMetrics
+from bot.http.openai import OpenAIRoutes
+from bot.http.ops import OpsRoutes
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.check import Finding
     from config.settings import HttpSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -69,16 +68,7 @@ def build_web_app(app: App) -> web.Application:
     return web_app
 
 
-def create(app: App) -> HttpAdapter:
-    problem = bind_problem(app.settings.http)
-    if problem is not None:
-        raise UnsafeBind(problem)
-    return HttpAdapter(app)
-
-
 async def check(settings: Settings) -> list[Finding]:
-    from bot.check import Finding
-
     http = settings.http
     problem = bind_problem(http)
     if problem is not None:

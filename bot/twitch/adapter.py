@@ -4,7 +4,7 @@ twitchio 3 does the protocol: it logs in, subscribes to ``channel.chat.message``
 channel of ``twitch.channels``, reconnects and resubscribes when the socket drops, and
 refreshes the tokens on a 401. This module turns each chat message into a neutral
 ``ChatMessage`` for the router and each reply into paced, sanitised chat messages (see
-``twitch_outbox``). When Twitch cannot be reached, ``run`` says so in ``status()`` and tries
+``outbox``). When Twitch cannot be reached, ``run`` says so in ``status()`` and tries
 again; it never raises for an outage, so the other platforms carry on.
 """
 
@@ -20,29 +20,32 @@ import aiohttp
 import twitchio
 from twitchio import eventsub
 
-from bot.twitch_outbox import ChannelOutbox, Clock, Outgoing, SendResult, Sleep
-from bot.twitch_text import MODERATOR_BADGES, chat_parts, mention_question, roles_from_badges
-from bot.twitch_tokens import (
+from bot.twitch.outbox import ChannelOutbox, Clock, Outgoing, SendResult, Sleep
+from bot.twitch.quirks import quiet_twitchio, twitch_error
+from bot.twitch.text import (
+    MODERATOR_BADGES,
+    channel_logins,
+    chat_parts,
+    mention_question,
+    roles_from_badges,
+)
+from bot.twitch.tokens import (
     AUTH_HINT,
-    BOT_SCOPES,
+    NoBotToken,
     StoredToken,
     TokenFileError,
     TokenStore,
-    channel_logins,
-    check_twitch,
-    quiet_twitchio,
-    token_candidates,
-    twitch_error,
+    lacking_scopes,
+    pick_bot_token,
 )
 from commands.texts import text as bot_text
 from commands.types import ChatMessage, Reply
 
 if TYPE_CHECKING:
+    from twitchio.authentication import ValidateTokenPayload
     from twitchio.eventsub.websockets import Websocket
 
     from bot.app import App
-    from bot.check import Finding
-    from config.settings import Settings
 
 log = logging.getLogger(__name__)
 quiet_twitchio()
@@ -51,14 +54,6 @@ LOGIN_TIMEOUT_S = 60.0  # logging in, loading tokens and joining every channel
 SEND_TIMEOUT_S = 10.0  # one Helix chat POST; twitchio's own timeout is 5 minutes
 RETRY_DELAYS_S = (2.0, 5.0, 10.0, 30.0, 60.0)  # between attempts to reach Twitch
 TRANSIENT_RETRY_S = 2.0  # before sending again after a 429, a 5xx or a network error
-
-
-def create(app: App) -> TwitchAdapter:
-    return TwitchAdapter(app)
-
-
-async def check(settings: Settings) -> list[Finding]:
-    return await check_twitch(settings)
 
 
 class TwitchDown(Exception):
@@ -143,39 +138,25 @@ class TwitchAdapter:
                 await box.aclose()
 
     async def _load_bot_token(self, client: _Client) -> None:
-        try:
-            candidates = token_candidates(self.tokens, self.settings)
-        except TokenFileError as exc:
-            raise TwitchDown(str(exc)) from None
-        if not candidates:
-            raise TwitchDown(
-                f"no token for the bot account (id {self.bot_id}): {AUTH_HINT}, or set "
-                "twitch.access_token and twitch.refresh_token"
-            )
-        problems = []
-        for access, refresh, where in candidates:
+        async def validate(access: str, refresh: str, where: str) -> ValidateTokenPayload | str:
             try:
-                validated = await client.add_token(access, refresh)
+                return await client.add_token(access, refresh)
             except twitchio.HTTPException as exc:  # never log exc itself: it holds the token
                 if exc.status >= 500:
                     raise TwitchDown(f"Twitch answered {exc.status} to a token check") from None
-                problems.append(f"Twitch refused the token in {where} and its refresh token")
-                continue
-            if validated.user_id != self.bot_id:
-                if validated.user_id:
-                    await client.remove_token(validated.user_id)
-                problems.append(
-                    f"the token in {where} is for {validated.login} (id {validated.user_id}), "
-                    f"not for twitch.bot_id {self.bot_id}"
-                )
-                continue
-            lacking = [s for s in BOT_SCOPES if s not in validated.scopes]
-            if "user:read:chat" in lacking:
-                raise TwitchDown(f"the bot's token cannot read chat (user:read:chat): {AUTH_HINT}")
-            if lacking:
-                log.error("twitch: the bot's token lacks %s: %s", " ".join(lacking), AUTH_HINT)
-            return
-        raise TwitchDown(f"{'; '.join(problems)}: {AUTH_HINT} again")
+                return f"Twitch refused the token in {where} and its refresh token"
+
+        try:
+            validated, _ = await pick_bot_token(
+                self.tokens, self.settings, validate, reject=client.remove_token
+            )
+        except NoBotToken as exc:
+            raise TwitchDown(str(exc)) from None
+        lacking = lacking_scopes(validated)
+        if "user:read:chat" in lacking:
+            raise TwitchDown(f"the bot's token cannot read chat (user:read:chat): {AUTH_HINT}")
+        if lacking:
+            log.error("twitch: the bot's token lacks %s: %s", " ".join(lacking), AUTH_HINT)
 
     async def _join(self, client: _Client) -> None:
         """Subscribe to chat in every channel of twitch.channels that exists."""

@@ -17,14 +17,14 @@ import twitchio
 from aiohttp import web
 from twitchio.web import AiohttpAdapter
 
-from bot.twitch_tokens import (
+from bot.twitch.quirks import quiet_twitchio
+from bot.twitch.tokens import (
     APPS_URL,
     BOT_SCOPES,
     BROADCASTER_SCOPES,
     StoredToken,
     TokenFileError,
     TokenStore,
-    quiet_twitchio,
 )
 
 if TYPE_CHECKING:

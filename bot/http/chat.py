@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.http_common import (
+from bot.http.common import (
     SSE_DONE,
     SSE_HEADERS,
     ApiError,
@@ -24,7 +24,7 @@ from bot.http_common import (
     log_exchange,
     read_json,
 )
-from bot.http_common import sse_event as event
+from bot.http.common import sse_event as event
 from commands.texts import text
 from intelligence.ask import Answer
 from intelligence.llm import Usage

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from cachetools import LRUCache
 
-from bot.http_common import (
+from bot.http.common import (
     JSON_HEADERS,
     SSE_HEADERS,
     ApiError,
@@ -25,8 +25,8 @@ from bot.http_common import (
     parse_json,
     sse_event,
 )
-from bot.http_openai_parse import Limits, ParsedCompletion, parse_completion
-from bot.http_openai_shapes import CompletionShapes
+from bot.http.openai_parse import Limits, ParsedCompletion, parse_completion
+from bot.http.openai_shapes import CompletionShapes
 from intelligence.completions import CompletionResult, UpstreamError
 from intelligence.llm import Usage
 from intelligence.resilience import NoBackendAvailable

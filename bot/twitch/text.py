@@ -95,3 +95,8 @@ def mention_question(text: str, bot_login: str) -> str | None:
     if rest[:1].isalnum() or rest[:1] == "_":  # "@quipbotfan" is somebody else
         return None
     return rest.lstrip(" ,:;-–—").strip()
+
+
+def channel_logins(channels: list[str]) -> list[str]:
+    """twitch.channels as Twitch logins: lower case, without "#", no repeats."""
+    return list(dict.fromkeys(c.strip().lstrip("#").lower() for c in channels if c.strip()))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.http_common import ApiError, has_surrogates
+from bot.http.common import ApiError, has_surrogates
 from intelligence.completions import CompletionRequest, Message
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
