@@ -1,4 +1,5 @@
-"""Wiring: build the intelligence layer and the router from the settings."""
+"""Wiring and lifecycle: build the intelligence layer and the router from the settings, start
+what runs in the background, and stop it all cleanly."""
 
 from __future__ import annotations
 
@@ -6,18 +7,22 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from commands.builtin import builtin_commands
-from commands.fun import fun_commands
+from commands.builtin import Builtin
+from commands.definition import Command
+from commands.fun import Fun
 from commands.limits import Clock
-from commands.moderation import moderation_commands
+from commands.moderation import Moderation
 from commands.router import Router
 from config.settings import BackendSettings, Settings
+from intelligence.answers import AnswerPipeline
 from intelligence.ask import AskService
-from intelligence.cache import RedisTier, TieredCache
+from intelligence.cache import TieredCache
 from intelligence.completions import CompletionService
 from intelligence.jokes import JokeService
+from intelligence.learned import LearnedAnswers
 from intelligence.llm import LLMClient
 from intelligence.offline import OfflineJokes
+from intelligence.redis_tier import RedisTier
 from intelligence.resilience import CircuitBreaker, LLMPool, SingleFlight
 from intelligence.safety import Sanitiser
 from intelligence.sessions import Sessions
@@ -32,27 +37,39 @@ if TYPE_CHECKING:
 class App:
     settings: Settings
     stats: Stats
+    store: Store
+    redis: RedisTier | None
     pool: LLMPool
     cache: TieredCache
+    learned: LearnedAnswers
     flights: SingleFlight
+    sanitiser: Sanitiser  # cleans what reaches chat; the adapters' last line of defence
+    pipeline: AnswerPipeline  # the one way answers are made: cache, single-flight, LLM
+    sessions: Sessions
     jokes: JokeService
     ask: AskService
-    sessions: Sessions
-    store: Store
-    router: Router
     completions: CompletionService  # any OpenAI-style request, cached (the HTTP API)
-    sanitiser: Sanitiser  # cleans what reaches chat; the adapters' last line of defence
+    commands: list[Command]  # every command, defined once; the router and platforms derive
+    router: Router
     adapters: dict[str, Adapter] = field(default_factory=dict)  # the running platform adapters
 
+    async def start(self) -> None:
+        """Open the database, load what earlier runs left, and start the background work."""
+        await self.store.open()
+        await self.learned.load()
+        await self.jokes.start()
+        self.sessions.start()
+
     async def aclose(self) -> None:
-        """Finish pending writes and release connections. Safe to call twice."""
+        """Stop the background work, finish pending writes, release connections. Safe to call
+        twice."""
         await self.jokes.aclose()
         await self.flights.aclose()
         await self.sessions.aclose()
         await self.pool.aclose()
         await self.store.aclose()
-        if self.cache.redis is not None:
-            await self.cache.redis.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -89,27 +106,40 @@ def build_pool(settings: Settings, stats: Stats, clock: Clock) -> LLMPool:
 def build_app(
     settings: Settings, *, enforce_limits: bool = True, clock: Clock = time.monotonic
 ) -> App:
+    """Everything, wired and not started: ``await app.start()`` before use."""
+    cache_settings = settings.cache
+    language, persona = settings.bot.language, settings.bot.persona
     stats = Stats(clock)
+    store = Store(settings.bot.database)
+    redis = RedisTier(cache_settings.redis_url, clock=clock) if cache_settings.redis_url else None
     pool = build_pool(settings, stats, clock)
-    redis = RedisTier(settings.cache.redis_url, clock=clock) if settings.cache.redis_url else None
+    learned = LearnedAnswers(
+        store=store,
+        redis=redis,
+        ttl_s=cache_settings.ask_ttl_s,
+        fuzzy_threshold=cache_settings.fuzzy_threshold,
+        clock=clock,
+    )
     cache = TieredCache(
-        l1_max=settings.cache.l1_max,
-        fuzzy_threshold=settings.cache.fuzzy_threshold,
+        l1_max=cache_settings.l1_max,
+        fuzzy_threshold=cache_settings.fuzzy_threshold,
         stats=stats,
         redis=redis,
+        learned=learned,
         clock=clock,
     )
     flights = SingleFlight()
-    store = Store(settings.bot.database)
-    sessions = Sessions(clock)
     sanitiser = Sanitiser(secrets_of(settings))
-    language, persona = settings.bot.language, settings.bot.persona
+    pipeline = AnswerPipeline(
+        cache=cache, pool=pool, flights=flights, sanitiser=sanitiser, stats=stats
+    )
+    sessions = Sessions(clock)
     jokes = JokeService(
         language=language,
         persona=persona,
-        ttl_s=settings.cache.joke_ttl_s,
-        max_jokes=settings.cache.joke_max,
-        pool=pool,
+        ttl_s=cache_settings.joke_ttl_s,
+        max_jokes=cache_settings.joke_max,
+        llm=pool,
         store=store,
         redis=redis,
         stats=stats,
@@ -117,52 +147,45 @@ def build_app(
         clock=clock,
     )
     ask = AskService(
-        cache=cache,
-        pool=pool,
-        flights=flights,
-        sanitiser=sanitiser,
-        stats=stats,
-        store=store,
+        pipeline=pipeline,
         sessions=sessions,
         offline=OfflineJokes(language),
         persona=persona,
         language=language,
-        ttl_s=settings.cache.ask_ttl_s,
-        clock=clock,
+        ttl_s=cache_settings.ask_ttl_s,
     )
     router = Router(
         prefix=settings.bot.prefix,
-        language=settings.bot.language,
+        language=language,
         limits=settings.limits,
         stats=stats,
         enforce_limits=enforce_limits,
         clock=clock,
         store=store,
     )
-    router.register(builtin_commands(router, stats))
-    router.register(fun_commands(jokes, ask))
-    router.register(moderation_commands(stats, cache, pool, ask))
-    completions = CompletionService(
-        cache=cache,
-        pool=pool,
-        flights=flights,
-        stats=stats,
-        sanitiser=sanitiser,
-        ttl_s=settings.cache.ask_ttl_s,
-    )
+    commands = [
+        *Builtin(router, stats).commands(),
+        *Fun(jokes, ask).commands(),
+        *Moderation(stats, cache, pool, ask).commands(),
+    ]
+    router.register(commands)
     return App(
-        settings,
-        stats,
-        pool,
-        cache,
-        flights,
-        jokes,
-        ask,
-        sessions,
-        store,
-        router,
-        completions,
-        sanitiser,
+        settings=settings,
+        stats=stats,
+        store=store,
+        redis=redis,
+        pool=pool,
+        cache=cache,
+        learned=learned,
+        flights=flights,
+        sanitiser=sanitiser,
+        pipeline=pipeline,
+        sessions=sessions,
+        jokes=jokes,
+        ask=ask,
+        completions=CompletionService(pipeline=pipeline, ttl_s=cache_settings.ask_ttl_s),
+        commands=commands,
+        router=router,
     )
 
 

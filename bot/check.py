@@ -9,7 +9,7 @@ from bot.adapters import adapter_checks
 from bot.app import enabled_adapters
 from bot.contracts import AdapterUnavailable, Finding
 from config.settings import BackendSettings, Settings
-from intelligence.cache import redacted_url
+from intelligence.redis_tier import redacted_url
 
 
 async def check_sqlite(settings: Settings) -> Finding:

@@ -102,6 +102,7 @@ async def _run_adapters(settings: Settings, names: list[str]) -> int:
     if task is not None:  # docker stop sends SIGTERM: shut down as cleanly as on Ctrl-C
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
+        await app.start()
         await run_adapters(app, names)
     except AdapterUnavailable as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -119,6 +120,7 @@ async def _console(settings: Settings, *, mods: set[str], enforce_limits: bool) 
 
     app = build_app(settings, enforce_limits=enforce_limits)
     try:
+        await app.start()
         await run_console(app, mods=mods)
     finally:
         await app.aclose()

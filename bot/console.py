@@ -12,7 +12,7 @@ import sys
 from typing import TextIO
 
 from bot.app import App
-from commands.types import ChatMessage, Role
+from commands.types import ChatMessage, Platform, Role
 
 SPEAKER = re.compile(r"^\s*([\w.\-]{1,25}):\s?(.*)$")
 DEFAULT_USER = "you"
@@ -26,7 +26,7 @@ def parse_line(line: str, mods: set[str], default_user: str = DEFAULT_USER) -> C
         roles.add(Role.MODERATOR)
     if name == default_user:
         roles.add(Role.BROADCASTER)  # the person at the terminal runs the stream
-    return ChatMessage("console", "console", name.lower(), name, frozenset(roles), text)
+    return ChatMessage(Platform.CONSOLE, "console", name.lower(), name, frozenset(roles), text)
 
 
 async def run_console(

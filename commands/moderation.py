@@ -1,14 +1,15 @@
-"""Moderator commands: !cachestats and !cacheclear."""
+"""Moderator commands: !cachestats, !cacheclear and !forget."""
 
 from __future__ import annotations
 
-from commands.router import Command, Context
+from commands.definition import Arg, Component, Context, command
 from commands.texts import duration, text
 from commands.types import Reply, Role
 from intelligence.ask import AskService
 from intelligence.cache import TieredCache
 from intelligence.resilience import LLMPool
-from intelligence.stats import TIERS, Stats
+from intelligence.sources import TIERS
+from intelligence.stats import Stats
 
 TWITCH_SAFE_CHARS = 450
 
@@ -43,30 +44,49 @@ def stats_line(stats: Stats, cache: TieredCache, pool: LLMPool) -> str:
     return line if len(line) <= TWITCH_SAFE_CHARS else line[: TWITCH_SAFE_CHARS - 1] + "…"
 
 
-def moderation_commands(
-    stats: Stats, cache: TieredCache, pool: LLMPool, ask: AskService
-) -> list[Command]:
-    async def cachestats(ctx: Context) -> Reply:
-        return Reply(stats_line(stats, cache, pool))
+class Moderation(Component):
+    def __init__(self, stats: Stats, cache: TieredCache, pool: LLMPool, ask: AskService) -> None:
+        self.stats = stats
+        self.cache = cache
+        self.pool = pool
+        self.ask = ask
 
-    async def cacheclear(ctx: Context) -> Reply:
-        count = await cache.clear()
+    @command(
+        "cachestats",
+        description={
+            "en": "Cache and LLM figures (moderators)",
+            "fr": "Chiffres du cache et du LLM (modérateurs)",
+        },
+        min_role=Role.MODERATOR,
+    )
+    async def cachestats(self, ctx: Context) -> Reply:
+        return Reply(stats_line(self.stats, self.cache, self.pool))
+
+    @command(
+        "cacheclear",
+        description={
+            "en": "Empty the answer cache (moderators)",
+            "fr": "Vide le cache des réponses (modérateurs)",
+        },
+        min_role=Role.MODERATOR,
+    )
+    async def cacheclear(self, ctx: Context) -> Reply:
+        count = await self.cache.clear()
         return Reply(text(ctx.language, "cache_cleared", count=count))
 
-    async def forget(ctx: Context) -> Reply:
-        question = await ask.forget(ctx.args)
+    @command(
+        "forget",
+        aliases={"fr": ("oublie",)},
+        description={
+            "en": "Forget a learned answer (moderators)",
+            "fr": "Oublie une réponse apprise (modérateurs)",
+        },
+        args=(Arg("question", {"en": "The question", "fr": "La question"}),),
+        min_role=Role.MODERATOR,
+        menu=False,
+    )
+    async def forget(self, ctx: Context) -> Reply:
+        question = await self.ask.forget(ctx.args)
         if question is None:
             return Reply(text(ctx.language, "forget_none"))
         return Reply(text(ctx.language, "forgot", question=question))
-
-    return [
-        Command("cachestats", cachestats, min_role=Role.MODERATOR),
-        Command("cacheclear", cacheclear, min_role=Role.MODERATOR),
-        Command(
-            "forget",
-            forget,
-            min_role=Role.MODERATOR,
-            usage="<question>",
-            aliases={"fr": ("oublie",)},
-        ),
-    ]

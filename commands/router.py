@@ -5,48 +5,19 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable
 
+from commands.definition import Command, Context
 from commands.limits import Clock, Cooldowns, RateLimiter
 from commands.texts import text
 from commands.types import ChatMessage, Reply, Role
 from config.settings import LimitsSettings
 from intelligence.safety import INVISIBLE_CATEGORIES
+from intelligence.sources import Source
 from intelligence.stats import Stats
 from intelligence.store import LogRow, Store
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What a handler gets: the message, the parsed command and its arguments."""
-
-    message: ChatMessage
-    command: str
-    args: str
-    language: str
-    prefix: str
-
-
-Handler = Callable[[Context], Awaitable[Reply | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    name: str
-    handler: Handler
-    min_role: Role = Role.VIEWER
-    # Aliases per language ("fr": ("blague",)); "*" applies to every language.
-    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    # None: limits.user_cooldown_s. 0: no cooldown.
-    cooldown_s: float | None = None
-    # Shown after the name in the usage line when the command needs arguments, e.g. "<question>".
-    usage: str = ""
-    # Hidden commands cannot be typed with the prefix and are not in !help: adapters reach them
-    # through Router.dispatch_hidden (a mention of the bot, say).
-    hidden: bool = False
 
 
 def clean_text(raw: str) -> str:
@@ -79,37 +50,45 @@ class Router:
         self.enforce_limits = enforce_limits
         self._clock = clock
         self.store = store  # where answers are logged
-        self._commands: dict[str, Command] = {}  # every name and alias → command
-        self._hidden: dict[str, Command] = {}
+        self._typed: dict[str, Command] = {}  # every name and alias viewers may type → command
+        self._by_name: dict[str, Command] = {}  # every command, hidden ones too
         self._ordered: list[Command] = []
         self._cooldowns: Cooldowns | None = None
         self._rate = RateLimiter(limits.user_rate_per_min, clock)
 
     def register(self, commands: Iterable[Command]) -> None:
+        """Add the commands offered in this language; a name or alias taken twice is a bug."""
         for command in commands:
+            if not command.offered_in(self.language):
+                continue
+            if command.name in self._by_name:
+                raise ValueError(f"command {command.name!r} registered twice")
+            self._by_name[command.name] = command
             self._ordered.append(command)
             if command.hidden:
-                self._hidden[command.name] = command
                 continue
-            names = [
-                command.name,
-                *command.aliases.get("*", ()),
-                *command.aliases.get(self.language, ()),
-            ]
-            for name in names:
-                if name in self._commands:
+            for name in command.names(self.language):
+                if name in self._typed:
                     raise ValueError(f"command name {name!r} registered twice")
-                self._commands[name] = command
+                self._typed[name] = command
         longest = max((self._cooldown_of(c) for c in self._ordered), default=0.0)
         self._cooldowns = Cooldowns(longest, self._clock)
+
+    @property
+    def commands(self) -> list[Command]:
+        """Every registered command, hidden ones included, in the order they were added."""
+        return list(self._ordered)
 
     def visible_to(self, level: Role) -> list[Command]:
         return [c for c in self._ordered if level >= c.min_role and not c.hidden]
 
+    def find(self, typed: str) -> Command | None:
+        """The command a viewer means by ``typed`` (a name or an alias, any case)."""
+        return self._typed.get(typed.lower())
+
     def display_name(self, command: Command) -> str:
         """The name viewers know the command by in this language (!blague in fr)."""
-        localised = command.aliases.get(self.language, ())
-        return localised[0] if localised else command.name
+        return command.display_name(self.language)
 
     async def handle(self, message: ChatMessage) -> Reply | None:
         self.stats.messages_in[message.platform] += 1
@@ -119,14 +98,15 @@ class Router:
         if not raw or raw[0].isspace():  # "! joke" and a lone "!" are just chat
             return None
         name, _, args = clean_text(raw).partition(" ")
-        command = self._commands.get(name.lower())
+        command = self._typed.get(name.lower())
         if command is None:
             return None  # unknown: say nothing rather than spam chat
         return await self._dispatch(message, command, args)
 
-    async def dispatch_hidden(self, name: str, message: ChatMessage, args: str) -> Reply | None:
-        """Run a hidden command, e.g. "mention" when a viewer writes "@bot question"."""
-        return await self._dispatch(message, self._hidden[name], clean_text(args))
+    async def dispatch(self, name: str, message: ChatMessage, args: str) -> Reply | None:
+        """Run the command called ``name`` (hidden ones too: "mention" when a viewer writes
+        "@bot question") with ``args``, through every check a typed command goes through."""
+        return await self._dispatch(message, self._by_name[name], clean_text(args))
 
     async def _dispatch(self, message: ChatMessage, command: Command, args: str) -> Reply | None:
         if message.level < command.min_role:
@@ -146,17 +126,9 @@ class Router:
                     limit=self.limits.max_prompt_chars,
                 )
             )
-        if command.usage and not args:
-            return Reply(
-                text(
-                    lang,
-                    "usage",
-                    prefix=self.prefix,
-                    command=self.display_name(command),
-                    usage=command.usage,
-                )
-            )
-        context = Context(message, command.name, args, lang, self.prefix)
+        context = Context(message, command.name, args, lang, self.prefix, command)
+        if command.needs_args and not args:
+            return context.usage()
         started = time.perf_counter()
         try:
             reply = await command.handler(context)
@@ -167,7 +139,7 @@ class Router:
         if reply is not None:
             self.stats.record_command(command.name, time.perf_counter() - started, reply.source)
             self.stats.replies_out[message.platform] += 1
-            if self.store is not None and reply.source != "local":
+            if self.store is not None and reply.source != Source.LOCAL:
                 self._log_when_done(message, command.name, args, reply, started)
         return reply
 
@@ -231,7 +203,7 @@ class Router:
             prefix=self.prefix,
             command=self.display_name(command),
         )
-        return False, Reply(notice)
+        return False, Reply(notice, retry_after_s=left)
 
     def tracked_users(self) -> int:
         """How many per-user limit entries are held now (they expire on their own)."""

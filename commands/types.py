@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, StrEnum
+
+from intelligence.sources import Source
 
 
 class Role(IntEnum):
@@ -17,9 +19,16 @@ class Role(IntEnum):
     BROADCASTER = 4
 
 
+class Platform(StrEnum):
+    CONSOLE = "console"
+    TWITCH = "twitch"
+    DISCORD = "discord"
+    HTTP = "http"
+
+
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    platform: str  # "console", "twitch", "discord", "http"
+    platform: Platform
     channel: str
     user_id: str  # the platform's stable id, never the display name
     user_name: str
@@ -36,19 +45,18 @@ class ChatMessage:
 
 @dataclass(slots=True)
 class Reply:
-    """What a command answers: plain text, or an async stream of text chunks.
-
-    ``source`` says where it came from: a cache tier (l1, l2, fuzzy), llm, fallback, or local
-    for answers the bot makes itself (help, ping, notices).
-    """
+    """What a command answers: plain text, or an async stream of text chunks, and where it
+    came from (a cache tier, the LLM, the offline fallback, or the bot's own words)."""
 
     text: str = ""
     stream: AsyncIterator[str] | None = field(default=None, repr=False)
-    source: str = "local"
+    source: Source = Source.LOCAL
     # The joke this reply tells, so that a platform reaction (👍 on Discord) can vote for it.
     joke_id: str | None = None
     # LLM tokens (in, out) this reply cost; set when a stream ends. Goes to the chat log.
     tokens: tuple[int, int] = (0, 0)
+    # Set when the reply refuses the command for now (a cooldown): the seconds until it may run.
+    retry_after_s: float | None = None
 
     async def collect(self) -> str:
         """The whole text, draining the stream if there is one."""

@@ -137,16 +137,20 @@ class FuzzyIndex:
             del cores[old]
 
     def discard(self, namespace: str, key: str) -> None:
-        if self._entries.get(namespace, {}).pop(key, None) is not None:
+        entries = self._entries.get(namespace)
+        if entries is not None and entries.pop(key, None) is not None:
             del self._cores[namespace][key]
 
     def clear(self) -> None:
         self._entries.clear()
         self._cores.clear()
 
-    def find(self, namespace: str, prompt: str) -> FuzzyMatch | None:
+    def find(
+        self, namespace: str, prompt: str, question: Question | None = None
+    ) -> FuzzyMatch | None:
+        """The best guarded match of ``prompt`` (``question``: its analysis, if known)."""
         cores = self._cores.get(namespace)
-        question = analyse(prompt)
+        question = question or analyse(prompt)
         if not cores or not question.fuzzy_ok:
             return None
         candidates = process.extract(

@@ -54,7 +54,6 @@ class Sessions:
         self._sessions.move_to_end(key)
         session.messages.append({"role": "user", "content": question})
         session.messages.append({"role": "assistant", "content": answer})
-        self._start_sweeper()
 
     def sweep(self) -> int:
         """Drop sessions idle for longer than ``idle_s``; return how many went."""
@@ -64,7 +63,8 @@ class Sessions:
             del self._sessions[key]
         return len(idle)
 
-    def _start_sweeper(self) -> None:
+    def start(self) -> None:
+        """Sweep idle sessions every minute until ``aclose``."""
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 LATENCY_WINDOW = 1000  # samples kept per command: bounded memory, recent behaviour
 # Upper bounds (seconds) of the cumulative latency histogram that /metrics exports.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-TIERS = ("l1", "l2", "fuzzy")
 
 
 def percentile(samples: list[float], q: float) -> float:

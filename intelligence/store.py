@@ -105,6 +105,10 @@ class Store:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    async def open(self) -> None:
+        """Open and migrate the database, and start the writer (the app does it at start-up)."""
+        await self.db()
+
     async def db(self) -> aiosqlite.Connection:
         """The connection, opened and migrated on first use."""
         if self._db is not None:

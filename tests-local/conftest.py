@@ -115,15 +115,16 @@ def redis_server(tmp_path):
 
 @pytest.fixture
 async def make_app(clock):
-    """build_app(settings, ...) whose apps are all closed (SQLite flushed) after the test."""
+    """``await make_app(settings, ...)``: a started app, closed (SQLite flushed) after the test."""
     from bot.app import build_app
 
     apps = []
 
-    def make(settings: Settings, **kwargs):
+    async def make(settings: Settings, **kwargs):
         kwargs.setdefault("clock", clock)
         app = build_app(settings, **kwargs)
         apps.append(app)
+        await app.start()
         return app
 
     yield make

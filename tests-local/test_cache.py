@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from intelligence.cache import Entry, RedisTier, Scope, TieredCache, entry_key, exact_form
+from intelligence.cache import TieredCache
+from intelligence.entries import Entry, Scope, entry_key, exact_form
+from intelligence.redis_tier import RedisTier
 from intelligence.stats import Stats
 
 SCOPE = Scope("ask", "model-a", "persona", "en")

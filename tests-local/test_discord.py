@@ -21,7 +21,8 @@ from bot.adapters import run_adapters
 from bot.app import App, build_app, secrets_of
 from bot.console import run_console
 from bot.discord.adapter import DiscordAdapter
-from commands.router import Command, Context, Router
+from commands.definition import Command, Context
+from commands.router import Router
 from commands.types import ChatMessage, Reply, Role
 from config.settings import Settings
 from intelligence.safety import Sanitiser
@@ -71,8 +72,9 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 async def make_app(clock) -> AsyncIterator[Callable[[Settings], App]]:
     apps: list[App] = []
 
-    def make(settings: Settings) -> App:
+    async def make(settings: Settings) -> App:
         apps.append(build_app(settings, clock=clock))
+        await apps[-1].start()
         return apps[-1]
 
     yield make
@@ -102,7 +104,7 @@ class RouterSpy:
         self.messages: list[ChatMessage] = []
         self.replies: list[Reply | None] = []
         self.hidden: list[tuple[str, ChatMessage, str]] = []
-        handle, dispatch_hidden = router.handle, router.dispatch_hidden
+        handle, dispatch = router.handle, router.dispatch
 
         async def spy_handle(message: ChatMessage) -> Reply | None:
             self.messages.append(message)
@@ -112,10 +114,10 @@ class RouterSpy:
 
         async def spy_hidden(name: str, message: ChatMessage, args: str) -> Reply | None:
             self.hidden.append((name, message, args))
-            return await dispatch_hidden(name, message, args)
+            return await dispatch(name, message, args)
 
         monkeypatch.setattr(router, "handle", spy_handle)
-        monkeypatch.setattr(router, "dispatch_hidden", spy_hidden)
+        monkeypatch.setattr(router, "dispatch", spy_hidden)
 
     def texts(self) -> list[str]:
         return [m.text for m in self.messages]
@@ -174,7 +176,7 @@ def sanitised(text: str, settings: Settings) -> str:
 
 
 async def test_slash_commands_are_synced_to_the_configured_guild(fake, make_app, tmp_path):
-    app = make_app(settings_for(tmp_path, limits={"max_prompt_chars": 300}))
+    app = await make_app(settings_for(tmp_path, limits={"max_prompt_chars": 300}))
     async with connected(fake, app) as adapter:
         assert adapter.status() == "up"
     synced = {c["name"]: c for c in fake.synced_commands[F.GUILD_ID]}
@@ -203,7 +205,7 @@ async def test_slash_commands_are_synced_to_the_configured_guild(fake, make_app,
 
 
 async def test_without_guild_ids_commands_are_synced_globally(fake, make_app, tmp_path):
-    app = make_app(settings_for(tmp_path, discord={"guild_ids": []}))
+    app = await make_app(settings_for(tmp_path, discord={"guild_ids": []}))
     async with connected(fake, app):
         interaction_id = await fake.send_slash("joke")  # a global command works in the guild
         await until(lambda: answer_messages(fake, interaction_id))
@@ -213,7 +215,7 @@ async def test_without_guild_ids_commands_are_synced_globally(fake, make_app, tm
 
 
 async def test_joke_answers_at_once_with_a_joke(fake, make_app, tmp_path):
-    app = make_app(settings_for(tmp_path))
+    app = await make_app(settings_for(tmp_path))
     async with connected(fake, app):
         interaction_id = await fake.send_slash("joke")
         callback = await fake.wait_for(
@@ -230,7 +232,7 @@ async def test_joke_answers_at_once_with_a_joke(fake, make_app, tmp_path):
 async def test_ask_defers_then_streams_with_at_most_one_edit_per_second(fake, make_app, tmp_path):
     async with FakeLLM(flavour="lmstudio", token_delay_s=0.12, reply=SLOW_ANSWER) as llm:
         settings = settings_for(tmp_path, llm.base_url)
-        app = make_app(settings)
+        app = await make_app(settings)
         async with connected(fake, app):
             interaction_id = await fake.send_slash("ask", {"question": "count for me"})
             expected = sanitised(SLOW_ANSWER, settings)
@@ -256,7 +258,7 @@ async def test_a_command_slower_than_a_second_is_deferred_and_a_mention_shows_ty
     fake, make_app, tmp_path
 ):
     async with FakeLLM(flavour="lmstudio", latency_s=1.5, reply="A pigeon files taxes.") as llm:
-        app = make_app(settings_for(tmp_path, llm.base_url))
+        app = await make_app(settings_for(tmp_path, llm.base_url))
         async with connected(fake, app):
             interaction_id = await fake.send_slash("absurd")
             await fake.send_message(f"<@{F.BOT_USER_ID}> tell me something")
@@ -282,7 +284,7 @@ async def test_a_long_answer_continues_in_follow_ups_without_breaking_its_code_b
         flavour="lmstudio", token_delay_s=0.02, chunk_chars=250, reply=answer
     ) as llm:
         settings = settings_for(tmp_path, llm.base_url)
-        app = make_app(settings)
+        app = await make_app(settings)
         async with connected(fake, app):
             interaction_id = await fake.send_slash("ask", {"question": "tell me everything"})
             expected = sanitised(answer, settings)
@@ -310,7 +312,7 @@ async def test_everyone_in_an_llm_answer_pings_nobody(fake, make_app, tmp_path):
     loud = "Hey @everyone and @here, ask <@1100000000000000021> or <@&1100000000000000041>!"
     async with FakeLLM(flavour="lmstudio", reply=loud) as llm:
         settings = settings_for(tmp_path, llm.base_url)
-        app = make_app(settings)
+        app = await make_app(settings)
         async with connected(fake, app):
             interaction_id = await fake.send_slash("ask", {"question": "shout"})
             await until(lambda: contents(fake, interaction_id) == [sanitised(loud, settings)])
@@ -325,7 +327,7 @@ async def test_everyone_in_an_llm_answer_pings_nobody(fake, make_app, tmp_path):
 
 
 async def test_moderator_commands_refuse_politely_and_privately(fake, make_app, tmp_path):
-    app = make_app(settings_for(tmp_path))
+    app = await make_app(settings_for(tmp_path))
     async with connected(fake, app):
         with pytest.raises(PermissionError):  # the default_permissions hint hides it
             await fake.send_slash("cachestats", user_id=F.USER_ID)
@@ -347,7 +349,7 @@ async def test_moderator_commands_refuse_politely_and_privately(fake, make_app, 
 
 
 async def test_discord_roles_map_to_the_neutral_roles(fake, make_app, tmp_path, monkeypatch):
-    app = make_app(settings_for(tmp_path))
+    app = await make_app(settings_for(tmp_path))
     spy = RouterSpy(monkeypatch, app.router)
     async with connected(fake, app):
         for user_id in (F.USER_ID, F.MOD_USER_ID, F.OWNER_ID):
@@ -366,7 +368,7 @@ async def test_discord_roles_map_to_the_neutral_roles(fake, make_app, tmp_path, 
 async def test_a_command_the_router_lacks_is_politely_unavailable_until_it_exists(
     fake, make_app, tmp_path
 ):
-    app = make_app(settings_for(tmp_path))
+    app = await make_app(settings_for(tmp_path))
     settings = app.settings
     app.router = Router(  # a router without absurd/vote yet, as in an older build
         prefix="!", language="en", limits=settings.limits, stats=app.stats, clock=lambda: 0.0
@@ -399,7 +401,7 @@ async def test_a_command_the_router_lacks_is_politely_unavailable_until_it_exist
 
 async def test_a_user_over_the_rate_limit_is_told_privately(fake, make_app, tmp_path):
     async with FakeLLM(flavour="lmstudio", reply="Forty-two.") as llm:
-        app = make_app(settings_for(tmp_path, llm.base_url, limits={"user_rate_per_min": 1}))
+        app = await make_app(settings_for(tmp_path, llm.base_url, limits={"user_rate_per_min": 1}))
         async with connected(fake, app):
             first = await fake.send_slash("joke")
             await until(lambda: answer_messages(fake, first))
@@ -423,7 +425,7 @@ async def test_a_user_over_the_rate_limit_is_told_privately(fake, make_app, tmp_
 
 
 async def test_prefix_commands_work_in_channels_and_plain_chat_is_ignored(fake, make_app, tmp_path):
-    app = make_app(settings_for(tmp_path))
+    app = await make_app(settings_for(tmp_path))
     async with connected(fake, app):
         await fake.send_message("just chatting, no command")
         await fake.send_message("!nosuchcommand")
@@ -440,7 +442,7 @@ async def test_a_mention_is_answered_like_ask_and_replies_continue_the_conversat
 ):
     async with FakeLLM(flavour="lmstudio", reply="The sky scatters blue light.") as llm:
         settings = settings_for(tmp_path, llm.base_url)
-        app = make_app(settings)
+        app = await make_app(settings)
         spy = RouterSpy(monkeypatch, app.router)
         async with connected(fake, app):
             question = await fake.send_message(f"<@{F.BOT_USER_ID}> why is the sky blue?")
@@ -468,7 +470,7 @@ async def test_a_mention_is_answered_like_ask_and_replies_continue_the_conversat
 
 async def test_a_reply_to_a_slash_answer_follows_up_on_it(fake, make_app, tmp_path, monkeypatch):
     async with FakeLLM(flavour="lmstudio", reply="Paris, of course.") as llm:
-        app = make_app(settings_for(tmp_path, llm.base_url))
+        app = await make_app(settings_for(tmp_path, llm.base_url))
         spy = RouterSpy(monkeypatch, app.router)
         async with connected(fake, app):
             interaction_id = await fake.send_slash("ask", {"question": "capital of France?"})
@@ -485,7 +487,7 @@ async def test_a_reply_to_a_slash_answer_follows_up_on_it(fake, make_app, tmp_pa
 
 async def test_a_thread_is_one_conversation(fake, make_app, tmp_path, monkeypatch):
     async with FakeLLM(flavour="lmstudio", reply="Threads are tidy.") as llm:
-        app = make_app(settings_for(tmp_path, llm.base_url))
+        app = await make_app(settings_for(tmp_path, llm.base_url))
         spy = RouterSpy(monkeypatch, app.router)
         async with connected(fake, app):
             thread = await fake.create_thread("questions")
@@ -501,7 +503,7 @@ async def test_bad_input_gets_short_clear_answers(fake, make_app, tmp_path, monk
     tricky = "\u202eevil\u200b ＠everyone <@&1100000000000000041> /ban alice"
     async with FakeLLM(flavour="lmstudio", reply=f"You said: {tricky}") as llm:
         settings = settings_for(tmp_path, llm.base_url, limits={"max_prompt_chars": 300})
-        app = make_app(settings)
+        app = await make_app(settings)
         spy = RouterSpy(monkeypatch, app.router)
         async with connected(fake, app):
             blank = await fake.send_slash("ask", {"question": "   "})
@@ -531,7 +533,7 @@ async def test_bad_input_gets_short_clear_answers(fake, make_app, tmp_path, monk
 
 
 async def test_reactions_on_a_joke_vote_once_per_user(fake, make_app, tmp_path, monkeypatch):
-    app = make_app(settings_for(tmp_path))
+    app = await make_app(settings_for(tmp_path))
     spy = RouterSpy(monkeypatch, app.router)
     async with connected(fake, app):
         interaction_id = await fake.send_slash("joke")
@@ -572,7 +574,7 @@ async def test_reactions_on_a_joke_vote_once_per_user(fake, make_app, tmp_path, 
 async def test_a_429_on_an_edit_is_waited_out_and_the_throttle_follows(fake, make_app, tmp_path):
     async with FakeLLM(flavour="lmstudio", token_delay_s=0.12, reply=SLOW_ANSWER) as llm:
         settings = settings_for(tmp_path, llm.base_url)
-        app = make_app(settings)
+        app = await make_app(settings)
         async with connected(fake, app):
             fake.rate_limit_next("PATCH", WEBHOOK, retry_after=0.6)
             interaction_id = await fake.send_slash("ask", {"question": "count again"})
@@ -589,7 +591,7 @@ async def test_a_429_on_an_edit_is_waited_out_and_the_throttle_follows(fake, mak
 async def test_an_expired_interaction_is_logged_and_the_bot_carries_on(
     fake, make_app, tmp_path, caplog
 ):
-    app = make_app(settings_for(tmp_path))
+    app = await make_app(settings_for(tmp_path))
     caplog.set_level(logging.WARNING, logger="bot.discord.adapter")
     async with connected(fake, app) as adapter:
         fake.interaction_deadline = -1.0  # every callback is already too late: 10062
@@ -607,7 +609,7 @@ async def test_an_expired_interaction_is_logged_and_the_bot_carries_on(
 
 
 async def test_a_lost_gateway_is_resumed(fake, make_app, tmp_path):
-    app = make_app(settings_for(tmp_path))
+    app = await make_app(settings_for(tmp_path))
     async with connected(fake, app) as adapter:
         await fake.force_reconnect("drop")
         await until(lambda: adapter.status() == "up")
@@ -623,7 +625,7 @@ async def test_message_content_intent_off_falls_back_to_mentions_and_slash(
     await fake.start()
     caplog.set_level(logging.WARNING, logger="bot.discord.adapter")
     try:
-        app = make_app(settings_for(tmp_path))
+        app = await make_app(settings_for(tmp_path))
         async with connected(fake, app) as adapter:
             assert adapter.status() == "up"
             await fake.send_message("!ping")  # its content never reaches the bot
@@ -643,7 +645,7 @@ async def test_discord_down_leaves_the_rest_of_the_app_running(make_app, tmp_pat
     await fake.start()
     port = fake.port
     await fake.stop()  # Discord is unreachable from the start
-    app = make_app(settings_for(tmp_path))
+    app = await make_app(settings_for(tmp_path))
     monkeypatch.setattr(
         bot.discord,
         "create",

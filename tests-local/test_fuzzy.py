@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from intelligence.cache import Entry, Scope, TieredCache
+from intelligence.cache import TieredCache
+from intelligence.entries import Entry, Scope
 from intelligence.fuzzy import FuzzyIndex, analyse, same_meaning
 from intelligence.stats import Stats
 

@@ -121,7 +121,7 @@ async def test_without_a_key_only_loopback_is_served(start, fake):
 async def test_refuses_to_bind_beyond_loopback_without_a_key(isolated_env, tmp_path, make_app):
     settings = make_settings(tmp_path, None, host="0.0.0.0", api_key="")
     with pytest.raises(AdapterUnavailable) as caught:
-        create(make_app(settings))
+        create(await make_app(settings))
     assert "http.api_key is not set" in str(caught.value) and "0.0.0.0" in str(caught.value)
     [finding] = await check(settings)
     assert not finding.ok and "http.api_key" in finding.detail

@@ -111,7 +111,9 @@ async def start_fixture(isolated_env, tmp_path, make_app):
     stack: list[Any] = []
 
     async def starter(fake: FakeLLM | None, settings: Settings | None = None, **http: Any):
-        app = make_app(settings or make_settings(tmp_path, fake, **http), enforce_limits=False)
+        app = await make_app(
+            settings or make_settings(tmp_path, fake, **http), enforce_limits=False
+        )
         context = serving(app)
         adapter = await context.__aenter__()
         session = aiohttp.ClientSession()

@@ -66,7 +66,7 @@ async def test_each_platform_keeps_serving_while_the_other_is_down(tmp_path, mak
         },
         discord={"enabled": True, "token": FakeDiscord.TOKEN, "guild_ids": [FakeDiscord.GUILD_ID]},
     )
-    app = make_app(settings)
+    app = await make_app(settings)
 
     async def twitch_answers(text: str) -> str:
         message_id = await twitch.send_chat(OWNER, VIEWER, text, badges=())

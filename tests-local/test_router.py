@@ -7,7 +7,8 @@ import tracemalloc
 
 import pytest
 
-from commands.router import Command, Context, clean_text
+from commands.definition import Arg, Command, Context
+from commands.router import clean_text
 from commands.types import ChatMessage, Reply, Role
 
 VIEWER = frozenset({Role.VIEWER})
@@ -20,8 +21,8 @@ def msg(text: str, user: str = "alice", roles: frozenset[Role] = VIEWER) -> Chat
 
 
 @pytest.fixture
-def app(settings, make_app):
-    return make_app(settings)
+async def app(settings, make_app):
+    return await make_app(settings)
 
 
 async def test_messages_without_prefix_get_no_reply(app):
@@ -37,20 +38,20 @@ async def test_joke_and_french_alias(app):
 
 async def test_aliases_follow_the_language(settings, clock, make_app):
     settings.bot.language = "en"
-    app = make_app(settings)
+    app = await make_app(settings)
     assert await app.router.handle(msg("!blague")) is None
     assert await app.router.handle(msg("!joke")) is not None
 
 
 async def test_custom_prefix(settings, clock, make_app):
     settings.bot.prefix = "?!"
-    app = make_app(settings)
+    app = await make_app(settings)
     assert await app.router.handle(msg("!ping")) is None
     assert (await app.router.handle(msg("?!ping"))).text == "🏓 Pong !"
 
 
 async def test_commands_are_case_insensitive_and_arguments_are_parsed(settings, clock, make_app):
-    app = make_app(settings)
+    app = await make_app(settings)
     seen: list[Context] = []
 
     async def echo(ctx: Context) -> Reply:
@@ -106,7 +107,7 @@ async def test_moderators_skip_cooldowns(app):
 async def test_sliding_window_rate_limit(settings, clock, make_app):
     settings.limits.user_cooldown_s = 0
     settings.limits.user_rate_per_min = 3
-    app = make_app(settings)
+    app = await make_app(settings)
     answered = []
     for _ in range(5):
         answered.append(await app.router.handle(msg("!ping")) is not None)
@@ -118,14 +119,14 @@ async def test_sliding_window_rate_limit(settings, clock, make_app):
 
 
 async def test_limits_can_be_switched_off(settings, clock, make_app):
-    app = make_app(settings, enforce_limits=False)
+    app = await make_app(settings, enforce_limits=False)
     for _ in range(50):
         assert (await app.router.handle(msg("!joke"))).source == "fallback"
 
 
 async def test_over_long_input_gets_a_short_refusal(settings, clock, make_app):
     settings.limits.max_prompt_chars = 10
-    app = make_app(settings)
+    app = await make_app(settings)
     seen: list[str] = []
 
     async def echo(ctx: Context) -> Reply:
@@ -140,12 +141,12 @@ async def test_over_long_input_gets_a_short_refusal(settings, clock, make_app):
 
 
 async def test_commands_needing_arguments_show_usage(settings, clock, make_app):
-    app = make_app(settings)
+    app = await make_app(settings)
 
     async def never(ctx: Context) -> Reply:
         raise AssertionError("must not run without arguments")
 
-    app.router.register([Command("say", never, usage="<text>")])
+    app.router.register([Command("say", never, args=(Arg("text"),))])
     assert (await app.router.handle(msg("!say"))).text == "Utilisation : !say <text>"
 
 
@@ -207,7 +208,7 @@ async def test_flood_of_10000_messages_from_500_users_stays_bounded(app, clock):
 
 
 async def test_hidden_commands_are_reached_only_through_dispatch(settings, clock, make_app):
-    app = make_app(settings)
+    app = await make_app(settings)
     seen: list[str] = []
 
     async def mention(ctx: Context) -> Reply:
@@ -218,11 +219,9 @@ async def test_hidden_commands_are_reached_only_through_dispatch(settings, clock
     assert await app.router.handle(msg("!greet there")) is None
     assert "greet" not in (await app.router.handle(msg("!help"))).text
     assert (
-        await app.router.dispatch_hidden(
-            "greet", msg("@bot how\u200b are you"), "how\u200b are you"
-        )
+        await app.router.dispatch("greet", msg("@bot how\u200b are you"), "how\u200b are you")
     ).text == "hi!"
     assert seen == ["how are you"]
-    notice = await app.router.dispatch_hidden("greet", msg("x"), "again")
+    notice = await app.router.dispatch("greet", msg("x"), "again")
     assert notice is not None and "⏳" in notice.text  # its own cooldown
     assert (await app.router.handle(msg("!ping"))) is not None  # other commands unaffected

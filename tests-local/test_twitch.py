@@ -29,7 +29,7 @@ from twitchio.backoff import Backoff
 from bot.app import App, build_app
 from bot.twitch.adapter import TwitchAdapter
 from bot.twitch.tokens import StoredToken, TokenStore
-from commands.router import Command, Context
+from commands.definition import Command, Context
 from commands.types import Reply
 from config.settings import Settings
 
@@ -77,9 +77,10 @@ class Harness:
         self.store.put(StoredToken(BOT, "quipbot", access, refresh, list(DEFAULT_USER_SCOPES)))
         return access, refresh
 
-    def launch(self, settings: Settings | None = None) -> TwitchAdapter:
+    async def launch(self, settings: Settings | None = None) -> TwitchAdapter:
         """Run the adapter in the background, as the supervisor does."""
         self.app = build_app(settings or self.settings(), clock=self.clock)
+        await self.app.start()
         adapter = self.adapter = TwitchAdapter(
             self.app, clock=self.clock, sleep=self.clock.sleep, retry_delays=(0.05,)
         )
@@ -87,7 +88,7 @@ class Harness:
         return adapter
 
     async def start(self, settings: Settings | None = None, *, channels: int = 2) -> TwitchAdapter:
-        adapter = self.launch(settings)
+        adapter = await self.launch(settings)
         await self.wait(lambda: adapter.status() == "up" and len(adapter.channels) == channels)
         return adapter
 
@@ -220,7 +221,7 @@ async def test_startup_sequence(bot: Harness) -> None:
 
 
 async def test_no_token_means_down_with_the_fix_then_up_once_granted(harness: Harness) -> None:
-    adapter = harness.launch()
+    adapter = await harness.launch()
 
     await harness.wait(lambda: adapter.status().startswith("down"))
     assert adapter.status() == (
@@ -234,7 +235,7 @@ async def test_no_token_means_down_with_the_fix_then_up_once_granted(harness: Ha
 async def test_twitch_down_at_start_is_retried_without_raising(harness: Harness) -> None:
     harness.store_bot_token()
     harness.fake.fail_next("/oauth2/token", 500, times=2, message="outage")
-    adapter = harness.launch()
+    adapter = await harness.launch()
     statuses: list[str] = []
 
     await harness.wait(lambda: statuses.append(adapter.status()) or statuses[-1] == "up")
@@ -616,7 +617,7 @@ async def test_a_refused_token_says_what_to_do_and_leaks_nothing(
     harness.fake.expire_token(access)
     harness.fake.revoke_refresh_token(refresh)  # the user disconnected the app
     with caplog.at_level(logging.DEBUG):
-        adapter = harness.launch()
+        adapter = await harness.launch()
         await harness.wait(lambda: adapter.status().startswith("down"))
     assert adapter.status() == (
         f"down: Twitch refused the token in {harness.store.path} and its refresh token: "

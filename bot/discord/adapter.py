@@ -21,10 +21,11 @@ import discord
 from cachetools import LRUCache
 from discord import app_commands
 
-from bot.discord.slash import Slash, slash_commands
+from bot.discord.slash import slash_commands
 from bot.discord.stream import Outbox, Sent, StreamWriter, send_text
 from commands import texts
-from commands.types import ChatMessage, Reply, Role
+from commands.definition import Command
+from commands.types import ChatMessage, Platform, Reply, Role
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -109,9 +110,10 @@ class DiscordAdapter:
     async def install_commands(self, tree: app_commands.CommandTree) -> None:
         """Register the slash commands and sync them: per guild (instant) or globally."""
         commands = slash_commands(
+            self.app.commands,
             self.run_slash,
             language=self.language,
-            max_question=self.app.settings.limits.max_prompt_chars,
+            max_chars=self.app.settings.limits.max_prompt_chars,
         )
         for command in commands:
             tree.add_command(command)
@@ -135,29 +137,33 @@ class DiscordAdapter:
 
     # ------------------------------------------------------------------ slash commands
 
-    async def run_slash(self, interaction: discord.Interaction, spec: Slash, args: str) -> None:
+    async def run_slash(
+        self, interaction: discord.Interaction, definition: Command, args: str
+    ) -> None:
         router = self.app.router
-        with self._answering(f"/{spec.name}"):
-            if spec.name not in {c.name for c in router.visible_to(Role.BROADCASTER)}:
-                await self._send_ephemeral(interaction, self._say("unavailable", command=spec.name))
+        name = definition.name
+        private = definition.min_role >= Role.MODERATOR  # moderators' answers are for them
+        with self._answering(f"/{name}"):
+            if name not in {c.name for c in router.visible_to(Role.BROADCASTER)}:
+                await self._send_ephemeral(interaction, self._say("unavailable", command=name))
                 return
-            if spec.defer:
-                await interaction.response.defer(thinking=True, ephemeral=spec.moderator)
+            if definition.slow:
+                await interaction.response.defer(thinking=True, ephemeral=private)
             # The thread, else the chain this answer starts: replies to it are follow-ups.
             conversation = _thread_id(interaction.channel) or str(interaction.id)
             message = ChatMessage(
-                platform="discord",
+                platform=Platform.DISCORD,
                 channel=str(interaction.channel_id),
                 user_id=str(interaction.user.id),
                 user_name=interaction.user.display_name,
                 roles=self._roles(interaction.user.id, interaction.guild, interaction.permissions),
-                text=f"{router.prefix}{spec.name} {args}",
+                text=f"{router.prefix}{name} {args}",
                 conversation_id=conversation,
             )
 
             async def defer() -> None:
                 if not interaction.response.is_done():
-                    await interaction.response.defer(thinking=True, ephemeral=spec.moderator)
+                    await interaction.response.defer(thinking=True, ephemeral=private)
 
             reply = await _patiently(router.handle(message), defer)
             if reply is None:  # refused by the router's limits: say so, to this user only
@@ -166,7 +172,7 @@ class DiscordAdapter:
                         await interaction.delete_original_response()
                 await self._send_ephemeral(interaction, self._say("not_now"))
                 return
-            ids = await self._deliver(_InteractionOutbox(interaction, spec.moderator), reply)
+            ids = await self._deliver(_InteractionOutbox(interaction, private), reply)
             self._remember(ids, reply, conversation)
 
     async def refuse(self, interaction: discord.Interaction) -> None:
@@ -194,7 +200,7 @@ class DiscordAdapter:
             return  # the hot path: most chat is not for the bot
         conversation = self._conversation_of(message)
         chat = ChatMessage(
-            platform="discord",
+            platform=Platform.DISCORD,
             channel=str(message.channel.id),
             user_id=str(message.author.id),
             user_name=message.author.display_name,
@@ -205,7 +211,7 @@ class DiscordAdapter:
         if chat.text.startswith(router.prefix):
             work = router.handle(chat)
         else:
-            work = router.dispatch_hidden("mention", chat, text)
+            work = router.dispatch("mention", chat, text)
         with self._answering(f"message {message.id}"):
             reply = await _patiently(work, message.channel.typing)
             if reply is None:
@@ -265,7 +271,7 @@ class DiscordAdapter:
         permissions = _permissions(channel, member) if member is not None else None
         router = self.app.router
         chat = ChatMessage(
-            platform="discord",
+            platform=Platform.DISCORD,
             channel=str(payload.channel_id),
             user_id=str(payload.user_id),
             user_name=member.display_name if member else str(payload.user_id),

@@ -1,114 +1,88 @@
-"""The slash commands, each the twin of the router command of the same name.
+"""Discord's slash commands, derived from the command definitions: a command's name, its
+description in the bot's language, one option per argument (with its choices and length
+bound), and Manage Messages for moderator commands.
 
-Annotations here are evaluated at definition time (no ``from __future__ import annotations``):
-discord.py reads them to build each option, and ``/ask``'s length bound comes from the config.
+Each slash command runs the router command of the same name, so limits, permissions and
+answers are those of chat.
 """
 
+from __future__ import annotations
+
+import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import discord
 from discord import app_commands
 
+from commands.definition import Arg, Command
+from commands.types import Role
+
 DISCORD_MAX_OPTION_CHARS = 6000  # the longest string option Discord accepts
 
-
-@dataclass(frozen=True, slots=True)
-class Slash:
-    name: str  # also the router command it runs
-    defer: bool = False  # defer at once: the answer usually needs the LLM
-    moderator: bool = False  # needs Manage Messages; its answers are ephemeral
-
-
-SLASH = {
-    s.name: s
-    for s in (
-        Slash("joke"),
-        Slash("ask", defer=True),
-        Slash("absurd"),
-        Slash("vote"),
-        Slash("topjokes"),
-        Slash("cachestats", moderator=True),
-        Slash("cacheclear", moderator=True),
-    )
-}
-
-DESCRIPTIONS = {
-    "en": {
-        "joke": "A joke you have not heard yet",
-        "ask": "Ask quipbot a question",
-        "question": "Your question",
-        "absurd": "Something absurd",
-        "vote": "Vote for a joke (your last one unless you give its id)",
-        "vote.vote": "👍 or 👎",
-        "vote.joke": "The joke's id, as in #1a2b3c4d5e6f",
-        "topjokes": "The best-voted jokes",
-        "cachestats": "Cache and LLM figures (moderators)",
-        "cacheclear": "Empty the answer cache (moderators)",
-    },
-    "fr": {
-        "joke": "Une blague que tu n'as pas encore entendue",
-        "ask": "Pose une question à quipbot",
-        "question": "Ta question",
-        "absurd": "Quelque chose d'absurde",
-        "vote": "Vote pour une blague (ta dernière, sauf si tu donnes son identifiant)",
-        "vote.vote": "👍 ou 👎",
-        "vote.joke": "L'identifiant de la blague, comme #1a2b3c4d5e6f",
-        "topjokes": "Les blagues les mieux notées",
-        "cachestats": "Chiffres du cache et du LLM (modérateurs)",
-        "cacheclear": "Vide le cache des réponses (modérateurs)",
-    },
-}
-
 # Runs one slash command: (interaction, which command, the router arguments).
-Runner = Callable[[discord.Interaction, Slash, str], Awaitable[None]]
+Runner = Callable[[discord.Interaction, Command, str], Awaitable[None]]
 
 
-def slash_commands(run: Runner, *, language: str, max_question: int) -> list[app_commands.Command]:
-    text = DESCRIPTIONS[language]
-    max_question = max(1, min(max_question, DISCORD_MAX_OPTION_CHARS))
+def slash_commands(
+    definitions: list[Command], run: Runner, *, language: str, max_chars: int
+) -> list[app_commands.Command[Any, ..., None]]:
+    """One slash command per command offered in menus in this language."""
+    return [
+        _slash(definition, run, language=language, max_chars=max_chars)
+        for definition in definitions
+        if definition.menu and not definition.hidden and definition.offered_in(language)
+    ]
 
-    def no_options(spec: Slash) -> app_commands.Command:
-        async def callback(interaction: discord.Interaction) -> None:
-            await run(interaction, spec, "")
 
-        return app_commands.Command(name=spec.name, description=text[spec.name], callback=callback)
+def _slash(
+    definition: Command, run: Runner, *, language: str, max_chars: int
+) -> app_commands.Command[Any, ..., None]:
+    async def callback(interaction: discord.Interaction, **options: Any) -> None:
+        values = {name: getattr(value, "value", value) for name, value in options.items() if value}
+        await run(interaction, definition, definition.line(values))
 
-    @app_commands.describe(question=text["question"])
-    async def ask(
-        interaction: discord.Interaction, question: app_commands.Range[str, 1, max_question]
-    ) -> None:
-        await run(interaction, SLASH["ask"], question)
-
-    @app_commands.describe(vote=text["vote.vote"], joke=text["vote.joke"])
-    @app_commands.choices(
-        vote=[
-            app_commands.Choice(name="👍 +1", value="+1"),
-            app_commands.Choice(name="👎 -1", value="-1"),
-        ]
+    # discord.py reads a command's options from its callback's signature.
+    parameters = [
+        inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        *(_option(arg, max_chars) for arg in definition.args),
+    ]
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    descriptions = {arg.name: arg.describe(language) for arg in definition.args}
+    if descriptions:
+        app_commands.describe(**descriptions)(callback)
+    choices = {
+        arg.name: [app_commands.Choice(name=label, value=value) for value, label in arg.choices]
+        for arg in definition.args
+        if arg.choices
+    }
+    if choices:
+        app_commands.choices(**choices)(callback)
+    command: app_commands.Command[Any, ..., None] = app_commands.Command(
+        name=definition.name,
+        description=definition.describe(language)[:100],
+        callback=callback,
     )
-    async def vote(
-        interaction: discord.Interaction,
-        vote: app_commands.Choice[str],
-        joke: Optional[app_commands.Range[str, 1, 20]] = None,  # noqa: UP045 (discord.py reads it)
-    ) -> None:
-        joke_id = (joke or "").strip().lstrip("#")
-        await run(interaction, SLASH["vote"], vote.value + (f" #{joke_id}" if joke_id else ""))
+    if definition.min_role >= Role.MODERATOR:
+        # The hint Discord uses to hide the command, and the check enforced here, since a
+        # server admin may grant the command to anyone in Server Settings → Integrations.
+        command = app_commands.default_permissions(manage_messages=True)(command)
+        command = app_commands.checks.has_permissions(manage_messages=True)(command)
+        command = app_commands.guild_only()(command)
+    return command
 
-    commands: list[app_commands.Command] = []
-    for spec in SLASH.values():
-        if spec.name == "ask":
-            command = app_commands.Command(name="ask", description=text["ask"], callback=ask)
-        elif spec.name == "vote":
-            command = app_commands.Command(name="vote", description=text["vote"], callback=vote)
-        else:
-            command = no_options(spec)
-        if spec.moderator:
-            # The hint Discord uses to hide the command, and the check enforced here, since a
-            # server admin may grant the command to anyone in Server Settings → Integrations.
-            command = app_commands.default_permissions(manage_messages=True)(command)
-            command = app_commands.checks.has_permissions(manage_messages=True)(command)
-            command = app_commands.guild_only()(command)
-        commands.append(command)
-    return commands
+
+def _option(arg: Arg, max_chars: int) -> inspect.Parameter:
+    if arg.choices:
+        annotation: Any = app_commands.Choice[str]
+    else:
+        longest = max(1, min(arg.max_chars or max_chars, DISCORD_MAX_OPTION_CHARS))
+        annotation = app_commands.Range[str, 1, longest]
+    if arg.required:
+        return inspect.Parameter(arg.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
+    return inspect.Parameter(
+        arg.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Optional[annotation],  # noqa: UP045 (discord.py reads it)
+        default=None,
+    )

@@ -1,4 +1,5 @@
-"""``POST /chat {prompt, conversation_id?}``: the bot's own answer (as ``!ask``), streamed as SSE.
+"""``POST /chat {prompt, conversation_id?}``: the bot's own answer (its ``ask`` command, through
+the router like every platform), streamed as SSE.
 
 Events, each ``data: <json>``: ``{"type":"start","conversation_id","source"}``, then
 ``{"type":"delta","text"}`` pieces, then ``{"type":"end","usage"}``, then ``data: [DONE]``.
@@ -8,34 +9,28 @@ Sending the returned ``conversation_id`` back makes the next prompt a follow-up.
 from __future__ import annotations
 
 import logging
-import re
-import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from bot.http.common import (
+    CONVERSATION_ID,
+    CONVERSATION_RULE,
     SSE_DONE,
     SSE_HEADERS,
     ApiError,
-    end_user,
+    api_message,
     has_surrogates,
-    log_exchange,
     read_json,
+    refused,
 )
 from bot.http.common import sse_event as event
-from commands.texts import text
-from intelligence.ask import Answer
-from intelligence.llm import Usage
-from intelligence.resilience import NoBackendAvailable
 
 if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger(__name__)
-
-CONVERSATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class ChatRoute:
@@ -46,61 +41,34 @@ class ChatRoute:
         router.add_post("/chat", self.chat)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        started = time.perf_counter()
-        self.app.stats.messages_in["http"] += 1
         prompt, conversation = self._parse(await read_json(request))
-        user = end_user(request)
-        try:
-            answer = await self.app.ask.answer(
-                prompt, session=f"http:conv:{conversation}", conversation=True
-            )
-        except NoBackendAvailable:  # as in chat: say so at once rather than fail
-            answer = Answer(text(self.app.settings.bot.language, "ai_resting"), "fallback")
-        self.app.stats.replies_out["http"] += 1
+        message = api_message(request, "chat", prompt, conversation)
+        reply = await self.app.router.dispatch("ask", message, prompt)
+        if reply is None or reply.retry_after_s is not None:
+            raise refused(reply)
         response = web.StreamResponse(
             headers={
                 **SSE_HEADERS,
-                "X-Quipbot-Cache": answer.source,
+                "X-Quipbot-Cache": reply.source,
                 "X-Quipbot-Conversation": conversation,
             }
         )
-        parts: list[str] = []
         try:
             await response.prepare(request)
             await response.write(
-                event({"type": "start", "conversation_id": conversation, "source": answer.source})
+                event({"type": "start", "conversation_id": conversation, "source": reply.source})
             )
-            if answer.text:
-                parts.append(answer.text)
-                await response.write(event({"type": "delta", "text": answer.text}))
-            if answer.stream is not None:
-                async for piece in answer.stream:
-                    parts.append(piece)
+            if reply.text:
+                await response.write(event({"type": "delta", "text": reply.text}))
+            if reply.stream is not None:
+                async for piece in reply.stream:
                     await response.write(event({"type": "delta", "text": piece}))
-            usage = answer.usage or Usage(0, 0)
-            end = {
-                "type": "end",
-                "usage": {
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens,
-                },
-            }
-            await response.write(event(end) + SSE_DONE)
+            prompt_tokens, completion_tokens = reply.tokens
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+            await response.write(event({"type": "end", "usage": usage}) + SSE_DONE)
             await response.write_eof()
         except ConnectionError:
             log.debug("HTTP client went away mid-answer")
-        finally:
-            log_exchange(
-                self.app.store,
-                route="chat",
-                command="ask",
-                user=user,
-                prompt=prompt,
-                answer="".join(parts),
-                source=answer.source,
-                usage=answer.usage,
-                started=started,
-            )
         return response
 
     def _parse(self, body: Any) -> tuple[str, str]:
@@ -130,9 +98,5 @@ class ChatRoute:
         if conversation is None:
             return prompt, uuid.uuid4().hex
         if not isinstance(conversation, str) or not CONVERSATION_ID.fullmatch(conversation):
-            raise ApiError(
-                400,
-                "conversation_id must be 1-64 characters among letters, digits and . _ : -",
-                param="conversation_id",
-            )
+            raise ApiError(400, CONVERSATION_RULE, param="conversation_id")
         return prompt, conversation

@@ -4,11 +4,14 @@ the chat log row."""
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from typing import Any
 
 from aiohttp import web
 
+from commands.types import ChatMessage, Platform, Reply, Role
 from intelligence.llm import Usage
 from intelligence.store import LogRow, Store
 
@@ -30,6 +33,8 @@ SSE_HEADERS = {
     "X-Accel-Buffering": "no",  # nginx: pass each event on at once
 }
 SSE_DONE = b"data: [DONE]\n\n"
+CONVERSATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+CONVERSATION_RULE = "conversation_id must be 1-64 characters among letters, digits and . _ : -"
 
 # OpenAI's error ``type`` for each status we answer with.
 ERROR_TYPES = {
@@ -140,6 +145,26 @@ def end_user(request: web.Request, fallback: str | None = None) -> str:
             400, "X-Quipbot-User must be at most 100 printable characters", code="invalid_value"
         )
     return value or "anonymous"
+
+
+def api_message(
+    request: web.Request, channel: str, text: str, conversation: str | None = None
+) -> ChatMessage:
+    """An API request as the router sees it: a viewer named by ``X-Quipbot-User``, in the
+    ``channel`` named after its route."""
+    user = end_user(request)
+    return ChatMessage(
+        Platform.HTTP, channel, user, user, frozenset({Role.VIEWER}), text, conversation
+    )
+
+
+def refused(reply: Reply | None) -> ApiError:
+    """The router's refusal (a cooldown notice, or silence over the rate limit) as a 429."""
+    wait = math.ceil(reply.retry_after_s) if reply and reply.retry_after_s else 60
+    message = reply.text if reply is not None else "too many commands from this user"
+    return ApiError(
+        429, message, code="rate_limit_exceeded", headers={"Retry-After": str(max(1, wait))}
+    )
 
 
 def no_cache(request: web.Request) -> bool:

@@ -20,7 +20,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from intelligence.resilience import BreakerState
-from intelligence.stats import LATENCY_BUCKETS, TIERS
+from intelligence.sources import TIERS
+from intelligence.stats import LATENCY_BUCKETS
 
 BUCKET_BOUNDS = [*map(str, LATENCY_BUCKETS), "+Inf"]
 

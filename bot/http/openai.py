@@ -27,7 +27,8 @@ from bot.http.common import (
 )
 from bot.http.openai_parse import Limits, ParsedCompletion, parse_completion
 from bot.http.openai_shapes import CompletionShapes
-from intelligence.completions import CompletionResult, UpstreamError
+from intelligence.answers import Answer
+from intelligence.completions import UpstreamError
 from intelligence.llm import Usage
 from intelligence.resilience import NoBackendAvailable
 
@@ -141,7 +142,7 @@ class OpenAIRoutes:
             )
 
     async def _stream(
-        self, request: web.Request, result: CompletionResult, shapes: CompletionShapes
+        self, request: web.Request, result: Answer, shapes: CompletionShapes
     ) -> tuple[web.StreamResponse, str]:
         """Relay a live answer piece by piece, as the LLM sends it."""
         assert result.stream is not None
@@ -178,7 +179,7 @@ class OpenAIRoutes:
             raise ApiError(400, f"limit must be an integer from 1 to {MAX_LOG_ROWS}", param="limit")
         await self.app.store.flush()
         rows = await self.app.store.recent_logs(int(raw))
-        redact = self.completions.redactor.redact
+        redact = self.app.sanitiser.redact
         data = [
             {key: redact(value) if isinstance(value, str) else value for key, value in row.items()}
             for row in rows

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.http.common import json_response
 from bot.http.metrics import HttpMetrics
-from intelligence.stats import TIERS
+from intelligence.sources import TIERS
 
 if TYPE_CHECKING:
     from bot.app import App

@@ -1,8 +1,8 @@
 """The HTTP adapter: an OpenAI-compatible cached endpoint, a streaming ``/chat``, health, stats
 and Prometheus metrics, on ``http.host:http.port``.
 
-Routes live in small modules (``openai``, ``chat``, ``ops``); this one wires them behind the
-guard middleware (``guard``) and runs the server.
+Routes live in small modules (``openai``, ``chat``, ``commands``, ``ops``); this one wires them
+behind the guard middleware (``guard``) and runs the server.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bot.contracts import AdapterUnavailable, Finding
 from bot.http.chat import ChatRoute
+from bot.http.commands import CommandRoutes
 from bot.http.guard import guard
 from bot.http.metrics import HttpMetrics
 from bot.http.openai import OpenAIRoutes
@@ -64,6 +65,7 @@ def build_web_app(app: App) -> web.Application:
     )
     OpenAIRoutes(app).add_to(web_app.router)
     ChatRoute(app).add_to(web_app.router)
+    CommandRoutes(app).add_to(web_app.router)
     OpsRoutes(app, metrics).add_to(web_app.router)
     return web_app
 

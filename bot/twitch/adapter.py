@@ -39,7 +39,7 @@ from bot.twitch.tokens import (
     pick_bot_token,
 )
 from commands.texts import text as bot_text
-from commands.types import ChatMessage, Reply
+from commands.types import ChatMessage, Platform, Reply
 
 if TYPE_CHECKING:
     from twitchio.authentication import ValidateTokenPayload
@@ -229,7 +229,7 @@ class TwitchAdapter:
         if source is not None and source.id != channel_id and source.id in self.channels:
             return  # shared chat: the bot also sits in the source channel and answers there
         neutral = ChatMessage(
-            platform="twitch",
+            platform=Platform.TWITCH,
             channel=message.broadcaster.name or channel_id,
             user_id=chatter.id,
             user_name=chatter.display_name or chatter.name or chatter.id,
@@ -241,7 +241,7 @@ class TwitchAdapter:
         if question is None:
             reply = await router.handle(neutral)
         else:
-            reply = await router.dispatch_hidden("mention", neutral, question)
+            reply = await router.dispatch("mention", neutral, question)
         if reply is None:
             return
         parts = chat_parts(await self._collect(reply))
