@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests-local")]
 
-from fakes.fake_discord import FakeDiscord  # noqa: E402
-from fakes.fake_llm import FakeLLM  # noqa: E402
+from fakes.discord import FakeDiscord  # noqa: E402
+from fakes.llm import FakeLLM  # noqa: E402
 
 from bot.app import App, build_app  # noqa: E402
 from bot.discord.adapter import DiscordAdapter  # noqa: E402

@@ -44,7 +44,7 @@ def request_body(stream: bool) -> bytes:
 
 
 async def serve(port_file: Path) -> None:
-    from fakes.fake_llm import FakeLLM
+    from fakes.llm import FakeLLM
 
     from bot.app import build_app
     from bot.http import create

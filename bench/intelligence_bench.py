@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests-local")]
 
 import aiohttp  # noqa: E402
-from fakes.fake_llm import FakeLLM  # noqa: E402
+from fakes.llm import FakeLLM  # noqa: E402
 
 from bot.app import build_app  # noqa: E402
 from commands.types import ChatMessage, Role  # noqa: E402

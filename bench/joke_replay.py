@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests-local")]
 
-from fakes.fake_llm import FakeLLM  # noqa: E402
+from fakes.llm import FakeLLM  # noqa: E402
 
 from bot.app import build_app  # noqa: E402
 from commands.types import ChatMessage, Role  # noqa: E402

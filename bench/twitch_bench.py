@@ -26,8 +26,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests-local")]
 
 import twitchio.eventsub.websockets  # noqa: E402
 import twitchio.http  # noqa: E402
-from fakes.fake_llm import FakeLLM  # noqa: E402
-from fakes.fake_twitch import FakeTwitch, VirtualClock  # noqa: E402
+from fakes.llm import FakeLLM  # noqa: E402
+from fakes.twitch import FakeTwitch, VirtualClock  # noqa: E402
 
 from bot.app import App, build_app  # noqa: E402
 from bot.twitch.adapter import TwitchAdapter  # noqa: E402

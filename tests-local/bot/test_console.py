@@ -1,0 +1,179 @@
+"""The console, end to end: a subprocess with piped stdin, as a new user would run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import ROOT
+
+from bot.console import parse_line
+from commands.types import Role
+
+
+def quipbot(*args: str, stdin: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("QUIPBOT_")}
+    clean_env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env=clean_env | env,
+    )
+
+
+def test_done_when_two_different_jokes_and_a_stats_line(tmp_path):
+    result = quipbot(
+        "console",
+        "--mod",
+        "bob",
+        cwd=tmp_path,
+        stdin="alice: !joke\nalice: !joke\nbob: !cachestats\n",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, result.stdout
+    assert all(line.startswith("bot: ") for line in lines)
+    assert lines[0] != lines[1]
+    assert "📊" in lines[2] and "answers 2" in lines[2]
+    assert "Traceback" not in result.stderr
+
+
+def test_every_line_answered_in_order_and_chatter_ignored(tmp_path):
+    stdin = "!ping\nhello everyone\nalice: !uptime\n\n!nope\nbob: !cachestats\n!help\n"
+    result = quipbot("console", cwd=tmp_path, stdin=stdin, QUIPBOT_BOT__LANGUAGE="en")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "bot: 🏓 Pong!"
+    assert lines[1].startswith("bot: ⏱️ Up for")
+    assert lines[2] == (
+        "bot: Commands: !help, !ping, !uptime, !joke, !ask, !absurd, !vote, !topjokes, "
+        "!cachestats, !cacheclear, !forget"
+    )
+    assert len(lines) == 3  # bob is no moderator; chatter and unknown commands get nothing
+
+
+def test_limits_are_off_by_default_and_on_with_the_flag(tmp_path):
+    stdin = "alice: !joke\n" * 3
+    free = quipbot("console", cwd=tmp_path, stdin=stdin).stdout.splitlines()
+    limited = quipbot("console", "--limits", cwd=tmp_path, stdin=stdin).stdout.splitlines()
+    assert len(free) == 3 and len(set(free)) == 3
+    assert len(limited) == 2 and "⏳" in limited[1]
+
+
+def test_run_with_nothing_configured_starts_the_console_and_says_so(tmp_path):
+    result = quipbot("run", cwd=tmp_path, stdin="!ping\n")
+    assert result.stdout == "bot: 🏓 Pong !\n"
+    assert "adapters=console backend=offline" in result.stderr
+    assert "console" in result.stderr
+
+
+def test_console_does_not_import_platform_libraries(tmp_path):
+    code = (
+        "import sys, io; from bot.cli import main; sys.stdin = io.StringIO('!joke\\n');"
+        "main(['console']); print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('discord', 'twitchio', 'redis')), file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_bad_config_makes_console_exit_non_zero(tmp_path):
+    result = quipbot("console", cwd=tmp_path, stdin="!joke\n", QUIPBOT_BOT__LANGUAGE="klingon")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "bot.language: must be one of fr, en (got 'klingon')" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "user", "text"),
+    [
+        ("alice: !joke", "alice", "!joke"),
+        ("!joke", "you", "!joke"),
+        ("!ask what: is this", "you", "!ask what: is this"),
+        ("José: !joke", "José", "!joke"),
+        ("a b: hi", "you", "a b: hi"),
+    ],
+)
+def test_speaker_parsing(line, user, text):
+    message = parse_line(line, mods=set())
+    assert (message.user_name, message.text) == (user, text)
+
+
+def test_mods_and_the_default_user_roles():
+    assert Role.MODERATOR in parse_line("Bob: !x", mods={"bob"}).roles
+    assert parse_line("eve: !x", mods={"bob"}).level == Role.VIEWER
+    assert parse_line("!x", mods=set()).level == Role.BROADCASTER
+
+
+async def test_console_asks_the_llm_caches_and_survives_it_going_away(tmp_path):
+    """The intelligence-core 'done when', as a user would run it."""
+    import asyncio
+
+    from fakes.llm import FakeLLM
+
+    fake = FakeLLM(flavour="lmstudio", reply="Because of Rayleigh scattering.")
+    await fake.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIPBOT_")}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "QUIPBOT_LLM__PROVIDER": "lmstudio",
+        "QUIPBOT_LLM__BASE_URL": fake.base_url,
+        "QUIPBOT_LLM__BREAKER_FAILURES": "2",
+        "QUIPBOT_LLM__BREAKER_RESET_S": "1",
+        "QUIPBOT_LLM__CONNECT_TIMEOUT_S": "0.5",
+        "QUIPBOT_BOT__LANGUAGE": "en",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "console",
+        "--mod",
+        "mo",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+    async def say(line: str) -> str:
+        proc.stdin.write(f"{line}\n".encode())
+        await proc.stdin.drain()
+        return (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().rstrip("\n")
+
+    try:
+        assert await say("alice: !ask why is the sky blue?") == (
+            "bot: Because of Rayleigh scattering."
+        )
+        assert await say("bob: !ask Why is the sky blue") == "bot: Because of Rayleigh scattering."
+        assert fake.calls == 1
+        stats = await say("mo: !cachestats")
+        assert "answers 2 (llm=1 l1=1)" in stats and "llm 1 calls" in stats
+
+        await fake.stop()
+        for i in range(3):  # two failures open the breaker; the third is refused at once
+            assert "taking a break" in await say(f"carol: !ask question {i}")
+        assert "primary:lmstudio=open" in await say("mo: !cachestats")
+        assert (await say("carol: !joke")).startswith("bot: ")
+
+        await fake.start()
+        await asyncio.sleep(1.1)  # breaker_reset_s: the next call is the probe
+        assert await say("dave: !ask is it back?") == "bot: Because of Rayleigh scattering."
+    finally:
+        proc.stdin.close()
+        await asyncio.wait_for(proc.wait(), 30)
+        await fake.stop()
+    assert proc.returncode == 0
