@@ -166,7 +166,7 @@ def build_app(
     commands = [
         *Builtin(router, stats).commands(),
         *Fun(jokes, ask).commands(),
-        *Moderation(stats, cache, pool, ask).commands(),
+        *Moderation(stats, cache, pool, ask, jokes).commands(),
     ]
     router.register(commands)
     return App(

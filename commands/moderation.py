@@ -7,6 +7,7 @@ from commands.texts import duration, text
 from commands.types import Reply, Role
 from intelligence.ask import AskService
 from intelligence.cache import TieredCache
+from intelligence.jokes import JokeService
 from intelligence.resilience import LLMPool
 from intelligence.sources import TIERS
 from intelligence.stats import Stats
@@ -45,11 +46,19 @@ def stats_line(stats: Stats, cache: TieredCache, pool: LLMPool) -> str:
 
 
 class Moderation(Component):
-    def __init__(self, stats: Stats, cache: TieredCache, pool: LLMPool, ask: AskService) -> None:
+    def __init__(
+        self,
+        stats: Stats,
+        cache: TieredCache,
+        pool: LLMPool,
+        ask: AskService,
+        jokes: JokeService,
+    ) -> None:
         self.stats = stats
         self.cache = cache
         self.pool = pool
         self.ask = ask
+        self.jokes = jokes
 
     @command(
         "cachestats",
@@ -61,6 +70,22 @@ class Moderation(Component):
     )
     async def cachestats(self, ctx: Context) -> Reply:
         return Reply(stats_line(self.stats, self.cache, self.pool))
+
+    @command(
+        "jokestats",
+        description={
+            "en": "Joke figures: the pool, the archive, the votes (moderators)",
+            "fr": "Chiffres des blagues : la réserve, l'archive, les votes (modérateurs)",
+        },
+        min_role=Role.MODERATOR,
+    )
+    async def jokestats(self, ctx: Context) -> Reply:
+        figures = await self.jokes.archive.figures()
+        return Reply(
+            f"🃏 pool {self.jokes.pool_size()} · told {self.stats.commands['joke']} since start"
+            f" · archive {figures.jokes} (llm {figures.from_llm}) · retired {figures.retired}"
+            f" · best {figures.best:+d}"
+        )
 
     @command(
         "cacheclear",

@@ -106,6 +106,7 @@ class Router:
     async def dispatch(self, name: str, message: ChatMessage, args: str) -> Reply | None:
         """Run the command called ``name`` (hidden ones too: "mention" when a viewer writes
         "@bot question") with ``args``, through every check a typed command goes through."""
+        self.stats.messages_in[message.platform] += 1
         return await self._dispatch(message, self._by_name[name], clean_text(args))
 
     async def _dispatch(self, message: ChatMessage, command: Command, args: str) -> Reply | None:

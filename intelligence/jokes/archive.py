@@ -13,6 +13,14 @@ RETIRE_AT = -3  # a joke whose votes sum to this is never served again
 
 
 @dataclass(frozen=True, slots=True)
+class Figures:
+    jokes: int  # in the archive, in this language
+    from_llm: int
+    retired: int
+    best: int  # the best score (0 when none is rated)
+
+
+@dataclass(frozen=True, slots=True)
 class Vote:
     text: str
     score: int
@@ -71,6 +79,15 @@ class JokeArchive:
         if row["retired"]:
             self._retired.add(key)
         return Vote(rows[0]["text"], row["score"], bool(row["retired"]))
+
+    async def figures(self) -> Figures:
+        await self._store.flush()  # count what was just served too
+        [row] = await self._store.fetch(
+            "SELECT COUNT(*), COALESCE(SUM(source = 'llm'), 0), COALESCE(SUM(retired), 0), "
+            "COALESCE(MAX(score), 0) FROM jokes WHERE language = ?",
+            (self._language,),
+        )
+        return Figures(*row)
 
     async def top(self, count: int) -> list[tuple[str, int]]:
         rows = await self._store.fetch(

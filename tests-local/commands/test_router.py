@@ -225,3 +225,54 @@ async def test_hidden_commands_are_reached_only_through_dispatch(settings, clock
     notice = await app.router.dispatch("greet", msg("x"), "again")
     assert notice is not None and "⏳" in notice.text  # its own cooldown
     assert (await app.router.handle(msg("!ping"))) is not None  # other commands unaffected
+
+
+async def test_a_joke_reply_says_a_joke_and_names_it(app):
+    reply = await app.router.handle(msg("!blague", user="bob"))
+    assert reply.source == "fallback" and len(reply.text) > 15 and reply.text[-1] in ".!?…»"
+    assert reply.joke_id is not None and len(reply.joke_id) == 12
+
+
+async def test_help_explains_one_command_from_its_definition(app):
+    users = iter(range(100))
+
+    async def help_for(text: str, roles=VIEWER) -> str:
+        return (await app.router.handle(msg(text, f"user{next(users)}", roles))).text
+
+    assert await help_for("!help ask") == "!ask <question> : Pose une question à quipbot"
+    assert await help_for("!aide !blague") == (
+        "!blague : Une blague que tu n'as pas encore entendue"
+    )
+    assert await help_for("!aide vote") == (
+        "!vote +1 | -1 [<joke>] : Vote pour une blague (ta dernière, sauf si tu donnes son "
+        "identifiant)"
+    )
+    # A viewer asking about a moderator command gets the list, which does not show it.
+    assert (await help_for("!aide cachestats")).startswith("Commandes : !aide, !ping")
+    assert "cachestats" not in await help_for("!aide cachestats")
+    assert (await help_for("!aide cachestats", MOD)).startswith("!cachestats : Chiffres du cache")
+
+
+async def test_a_cooldown_notice_says_when_to_come_back(app, clock):
+    await app.router.handle(msg("!ping"))
+    notice = await app.router.handle(msg("!ping"))
+    assert notice.text == "⏳ alice, encore 5s avant le prochain !ping."
+    assert notice.retry_after_s == pytest.approx(5.0)
+
+
+async def test_french_words_for_a_vote_exist_in_french_only(settings, clock, make_app):
+    french = await make_app(settings)
+    reply = await french.router.handle(msg("!top"))
+    assert reply.text == "alice, aucune blague à noter pour l'instant : essaie !blague."
+    settings.bot.language = "en"
+    english = await make_app(settings)
+    assert await english.router.handle(msg("!top")) is None
+    assert "top" not in {c.name for c in english.router.commands}
+
+
+async def test_a_name_taken_twice_is_refused_at_registration(app):
+    async def handler(ctx: Context) -> Reply:
+        return Reply("x")
+
+    with pytest.raises(ValueError, match="'blague' registered twice"):
+        app.router.register([Command("fun", handler, aliases={"fr": ("blague",)})])

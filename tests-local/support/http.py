@@ -110,9 +110,15 @@ async def start_fixture(isolated_env, tmp_path, make_app):
     """``await start(fake, **http_settings)`` → a running Server; all are stopped after the test."""
     stack: list[Any] = []
 
-    async def starter(fake: FakeLLM | None, settings: Settings | None = None, **http: Any):
+    async def starter(
+        fake: FakeLLM | None,
+        settings: Settings | None = None,
+        *,
+        enforce_limits: bool = False,
+        **http: Any,
+    ):
         app = await make_app(
-            settings or make_settings(tmp_path, fake, **http), enforce_limits=False
+            settings or make_settings(tmp_path, fake, **http), enforce_limits=enforce_limits
         )
         context = serving(app)
         adapter = await context.__aenter__()

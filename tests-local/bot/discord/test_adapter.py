@@ -187,6 +187,7 @@ async def test_slash_commands_are_synced_to_the_configured_guild(fake, make_app,
         "vote",
         "topjokes",
         "cachestats",
+        "jokestats",
         "cacheclear",
     }
     assert None not in fake.synced_commands  # guild sync only: instant, no global copy
@@ -199,7 +200,7 @@ async def test_slash_commands_are_synced_to_the_configured_guild(fake, make_app,
     vote = {o["name"]: o for o in synced["vote"]["options"]}
     assert [c["value"] for c in vote["vote"]["choices"]] == ["+1", "-1"]
     assert vote["joke"]["required"] is False
-    for name in ("cachestats", "cacheclear"):
+    for name in ("cachestats", "jokestats", "cacheclear"):
         assert synced[name]["default_member_permissions"] == MANAGE_MESSAGES
     assert synced["joke"]["default_member_permissions"] is None
 
