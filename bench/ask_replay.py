@@ -43,6 +43,7 @@ async def main() -> None:
         ),
         enforce_limits=False,
     )
+    await app.start()
     # Group the questions by meaning: a paraphrase joins its original's group.
     group: dict[str, int] = {}
     for cached, asked in PARAPHRASES:

@@ -165,6 +165,7 @@ async def main() -> None:
             discord={"enabled": True, "token": F.TOKEN, "guild_ids": [F.GUILD_ID]},
         )
         app = build_app(settings)
+        await app.start()
         try:
             async with running(fake, app):
                 llm.token_delay_s = 0.0  # jokes: the pool refills at once

@@ -57,6 +57,7 @@ async def serve(port_file: Path) -> None:
             http={"enabled": True, "port": 0, "api_key": KEY, "rate_per_min": 100_000_000},
         )
         app = build_app(settings)
+        await app.start()
         adapter = create(app)
         app.adapters["http"] = adapter
         server = asyncio.create_task(adapter.run())
@@ -164,7 +165,7 @@ def per_request_costs() -> list[tuple[str, float]]:
     from bot.http.openai_parse import Limits, parse_completion
     from bot.http.openai_shapes import CompletionShapes
     from config.settings import Settings
-    from intelligence.cache import Entry, entry_key
+    from intelligence.entries import Entry, entry_key
     from intelligence.llm import Usage
     from intelligence.store import LogRow
 
@@ -176,10 +177,11 @@ def per_request_costs() -> list[tuple[str, float]]:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = build_app(settings)
+    loop.run_until_complete(app.start())
     raw = request_body(False)
     limits = Limits(MODEL, 100, 32_000, 300)
     parsed = parse_completion(json.loads(raw), limits)
-    plan = app.completions.plan(parsed.request)
+    plan = app.completions.caching(parsed.request)
     entry = Entry("Answer to: " + QUESTION, QUESTION, 3600, 12, 11)
     loop.run_until_complete(app.cache.put(plan.scope, plan.prompt, entry))
     expected = _digest(f"Bearer {KEY}")

@@ -24,8 +24,10 @@ from fakes.llm import FakeLLM  # noqa: E402
 from bot.app import build_app  # noqa: E402
 from commands.types import ChatMessage, Role  # noqa: E402
 from config.settings import Settings  # noqa: E402
-from intelligence.cache import Entry, RedisTier, Scope, TieredCache  # noqa: E402
+from intelligence.cache import TieredCache  # noqa: E402
+from intelligence.entries import Entry, Scope  # noqa: E402
 from intelligence.fuzzy import FuzzyIndex  # noqa: E402
+from intelligence.redis_tier import RedisTier  # noqa: E402
 from intelligence.stats import Stats, percentile  # noqa: E402
 
 VIEWER = frozenset({Role.VIEWER})
@@ -58,6 +60,7 @@ def settings_for(base_url: str, **cache) -> Settings:
 
 async def l1_through_router(fake: FakeLLM) -> None:
     app = build_app(settings_for(fake.base_url), enforce_limits=True)
+    await app.start()
     warm = await app.router.handle(ChatMessage("twitch", "c", "0", "u0", VIEWER, "!ask X"))
     await warm.collect()
     samples = []
@@ -145,6 +148,7 @@ async def first_token_overhead(fake: FakeLLM) -> None:
                         direct.append(time.perf_counter() - started)
                         break
     app = build_app(settings_for(fake.base_url), enforce_limits=False)
+    await app.start()
     through = []
     for i in range(60):
         message = ChatMessage("twitch", "c", "1", "u", VIEWER, f"!ask question number {i} please")
@@ -166,6 +170,7 @@ async def first_token_overhead(fake: FakeLLM) -> None:
 async def fallback_while_open(fake: FakeLLM) -> None:
     settings = settings_for(fake.base_url)
     app = build_app(settings, enforce_limits=False)
+    await app.start()
     for _client, breaker in app.pool.backends:
         for _ in range(settings.llm.breaker_failures):
             breaker.failure()

@@ -55,6 +55,7 @@ async def main(speed: float) -> None:
         llm={"provider": "lmstudio", "base_url": fake.base_url, "timeout_s": 30},
     )
     app = build_app(settings, enforce_limits=False, clock=simulated_clock)
+    await app.start()
     rng = random.Random(42)
     schedule = sorted(
         (rng.uniform(0, MINUTES * 60), f"viewer{v}")

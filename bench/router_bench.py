@@ -40,6 +40,7 @@ async def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})  # one core, as the issue asks
     app = build_app(settings(), enforce_limits=True)
+    await app.start()
     chatter = [
         ChatMessage("twitch", "chan", str(i % 500), f"user{i % 500}", VIEWER, f"lol that was {i}")
         for i in range(100_000)
@@ -52,10 +53,12 @@ async def main() -> None:
         ChatMessage("twitch", "chan", str(i), f"user{i}", VIEWER, "!joke") for i in range(20_000)
     ]
     app = build_app(settings(), enforce_limits=True)  # fresh limits: every viewer's first !joke
+    await app.start()
     rate = await throughput(app.router, jokes, rounds=1)
     print(f"!joke (offline backend, limits on): {rate:,.0f} msg/s (target ≥ 5,000)")
     await app.aclose()
     app = build_app(settings(), enforce_limits=False)
+    await app.start()
     same_viewers = jokes[:500] * 20
     rate = await throughput(app.router, same_viewers, rounds=3)
     print(f"!joke (500 viewers × 20, limits off): {rate:,.0f} msg/s (target ≥ 5,000)")

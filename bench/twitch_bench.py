@@ -108,6 +108,7 @@ async def latency() -> None:
             config = settings(fake.base_url, tempfile.mkdtemp(), llm.base_url)
             TokenStore.for_settings(config).put(StoredToken(BOT, "quipbot", access, refresh))
             app = build_app(config)
+            await app.start()
             _, task = await start(app, clock, asyncio.sleep)
             samples = []
             try:
@@ -170,6 +171,7 @@ async def throughput() -> None:
         StoredToken(BOT, "quipbot", world["access"], world["refresh"])
     )
     app = build_app(config)
+    await app.start()
     # Virtual time that never moves: the replies past Twitch's limit just queue.
     clock = VirtualClock()
     adapter, task = await start(app, clock, clock.sleep)
