@@ -22,10 +22,12 @@ NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
 def figures(output: str) -> dict[str, float]:
-    """The first number of each printed line, keyed by the line with its numbers blanked."""
+    """The figure of each printed line (the first number after "label: ", else the first
+    number), keyed by the line with its numbers blanked."""
     found = {}
     for line in output.splitlines():
-        match = NUMBER.search(line)
+        labelled = re.search(r": (?=-?\d)", line)
+        match = NUMBER.search(line, labelled.end() if labelled else 0)
         if match is not None:
             label = NUMBER.sub("#", line).strip()
             found[label] = float(match.group().replace(",", ""))
@@ -48,8 +50,10 @@ def main() -> None:
     parser.add_argument("revision", help="the reference, e.g. a commit or HEAD~3")
     parser.add_argument("script", help="a bench script, relative to the repository")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("args", nargs="*", help="passed to the script (after --)")
-    options = parser.parse_args()
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    options = parser.parse_args(argv[:cut])
+    options.args = argv[cut + 1 :]  # passed to the script
     with tempfile.TemporaryDirectory(prefix="quipbot-ref-") as scratch:
         reference = Path(scratch) / "tree"
         subprocess.run(
