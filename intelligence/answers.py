@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from intelligence.cache import Hit, TieredCache
+from intelligence.cache import TieredCache
 from intelligence.entries import Entry, Scope, entry_key
 from intelligence.learned import LearnedAnswers
 from intelligence.llm import ChatRequest, LLMError, Usage, estimate_usage
@@ -94,13 +94,32 @@ class AnswerPipeline:
         return self.cache.learned
 
     async def answer(self, query: Query) -> Answer:
-        """Raises NoBackendAvailable when no LLM can answer and nothing is cached, and its
-        subclass BackendFailed when the LLM was tried and failed before any text."""
+        """The cached answer, else a live one. Raises NoBackendAvailable when no LLM can answer
+        and nothing is cached, and its subclass BackendFailed when the LLM was tried and failed
+        before any text."""
+        if query.caching is not None:
+            cached = await self.cached(query.caching)
+            if cached is not None:
+                return cached
+        return await self.generate(query)
+
+    async def cached(self, caching: Caching) -> Answer | None:
+        """The answer from the cache, if it has one (and ``caching.lookup`` allows looking)."""
+        if not caching.lookup:
+            return None
+        hit = await self.cache.get(caching.scope, caching.prompt, fuzzy=caching.fuzzy)
+        if hit is None:
+            return None
+        entry = hit.entry
+        self.stats.record_saved(entry.tokens_in + entry.tokens_out)
+        if caching.learn and self.learned is not None:
+            await self.learned.count(hit.key, entry)
+        return Answer(entry.text, hit.tier, usage=Usage(entry.tokens_in, entry.tokens_out))
+
+    async def generate(self, query: Query) -> Answer:
+        """A live answer from the LLM, shared with every concurrent query of the same flight,
+        and cached as ``query.caching`` says. Raises as ``answer`` does."""
         caching = query.caching
-        if caching is not None and caching.lookup:
-            hit = await self.cache.get(caching.scope, caching.prompt, fuzzy=caching.fuzzy)
-            if hit is not None:
-                return await self._served(hit, caching)
         if not self.pool.available():
             raise NoBackendAvailable
         if caching is not None and caching.learn and self.learned is not None:
@@ -113,13 +132,6 @@ class AnswerPipeline:
         answer = Answer("", Source.LLM, charged=leader)
         answer.stream = self._relay(query, flight, answer)
         return answer
-
-    async def _served(self, hit: Hit, caching: Caching) -> Answer:
-        entry = hit.entry
-        self.stats.record_saved(entry.tokens_in + entry.tokens_out)
-        if caching.learn and self.learned is not None:
-            await self.learned.count(hit.key, entry)
-        return Answer(entry.text, hit.tier, usage=Usage(entry.tokens_in, entry.tokens_out))
 
     async def _fill(self, query: Query, flight: Flight) -> None:
         """The leader's work: stream the LLM's answer into the flight, then cache it."""

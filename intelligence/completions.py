@@ -88,20 +88,22 @@ class CompletionService:
         raises UpstreamError if it breaks."""
         started = time.perf_counter()
         caching = self.caching(request, lookup=use_cache)
-        chat = ChatRequest(
-            [{"role": m.role, "content": m.content} for m in request.messages],
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            seed=request.seed,
-        )
-        query = Query(chat, flight=f"{COMMAND}:{caching.key}", caching=caching, raw=True)
-        try:
-            answer = await self.pipeline.answer(query)
-        except BackendFailed as exc:
-            raise UpstreamError("the LLM failed to answer") from exc
-        self.pipeline.stats.record_command(COMMAND, time.perf_counter() - started, answer.source)
-        if answer.stream is not None:
+        answer = await self.pipeline.cached(caching)
+        if answer is None:  # only now is the LLM request worth building
+            chat = ChatRequest(
+                [{"role": m.role, "content": m.content} for m in request.messages],
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                seed=request.seed,
+            )
+            query = Query(chat, flight=f"{COMMAND}:{caching.key}", caching=caching, raw=True)
+            try:
+                answer = await self.pipeline.generate(query)
+            except BackendFailed as exc:
+                raise UpstreamError("the LLM failed to answer") from exc
+            assert answer.stream is not None
             answer.stream = _upstream_errors(answer.stream)
+        self.pipeline.stats.record_command(COMMAND, time.perf_counter() - started, answer.source)
         return answer
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +22,12 @@ class Scope:
     persona: str
     language: str
     scope: str = "global"
+    namespace: str = field(init=False, repr=False, compare=False)  # the hash of all the above
 
-    @property
-    def namespace(self) -> str:
+    def __post_init__(self) -> None:
         raw = "\x1f".join((self.command, self.model, self.persona, self.language, self.scope))
-        return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
+        namespace = hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
+        object.__setattr__(self, "namespace", namespace)  # frozen: computed once, here
 
 
 @dataclass(frozen=True, slots=True)
