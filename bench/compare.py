@@ -18,16 +18,16 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?!\w)")  # not the 1 of "L1"
 
 
 def figures(output: str) -> dict[str, float]:
-    """The figure of each printed line (the first number after "label: ", else the first
-    number), keyed by the line with its numbers blanked."""
+    """The figure of each printed line: its first standalone number after "label: " (else its
+    first), keyed by the line with its numbers blanked."""
     found = {}
     for line in output.splitlines():
-        labelled = re.search(r": (?=-?\d)", line)
-        match = NUMBER.search(line, labelled.end() if labelled else 0)
+        start = line.find(": ")
+        match = NUMBER.search(line, start + 2 if start >= 0 else 0) or NUMBER.search(line)
         if match is not None:
             label = NUMBER.sub("#", line).strip()
             found[label] = float(match.group().replace(",", ""))
