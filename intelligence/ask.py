@@ -7,6 +7,7 @@ with the conversation's history and never served to anyone else.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import AsyncIterator
@@ -42,9 +43,15 @@ class AskService:
         self.persona = persona
         self.language = language
         self.ttl_s = ttl_s
+        self._scopes: dict[Tone, Scope] = {}
 
     def scope(self, tone: Tone = Tone.ASK) -> Scope:
-        return Scope(tone, self.pipeline.model, self.persona, self.language)
+        scope = self._scopes.get(tone)
+        if scope is None:
+            scope = self._scopes[tone] = Scope(
+                tone, self.pipeline.model, self.persona, self.language
+            )
+        return scope
 
     async def answer(
         self,
@@ -61,11 +68,15 @@ class AskService:
         """
         if session and conversation and (history := self.sessions.history(session)):
             return await self._follow_up(question, tone, session, history)
-        ttl = TIME_SENSITIVE_TTL_S if analyse(question).time_sensitive else self.ttl_s
-        caching = Caching(self.scope(tone), question, min(ttl, self.ttl_s), learn=True)
-        request = ChatRequest(ask_messages(self.persona, self.language, question, tone))
-        query = Query(request, flight=caching.key, caching=caching, cut_mark=CUT_MARK)
-        return self._remembered(await self.pipeline.answer(query), session, question)
+        caching = Caching(self.scope(tone), question, self.ttl_s, learn=True)
+        answer = await self.pipeline.cached(caching)
+        if answer is None:  # only a miss pays for the analysis and the prompt
+            if analyse(question).time_sensitive:
+                caching = dataclasses.replace(caching, ttl_s=min(TIME_SENSITIVE_TTL_S, self.ttl_s))
+            request = ChatRequest(ask_messages(self.persona, self.language, question, tone))
+            query = Query(request, flight=caching.key, caching=caching, cut_mark=CUT_MARK)
+            answer = await self.pipeline.generate(query)
+        return self._remembered(answer, session, question)
 
     async def _follow_up(
         self, question: str, tone: Tone, session: str, history: list[dict[str, str]]

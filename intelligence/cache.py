@@ -121,7 +121,7 @@ class TieredCache:
         return max(found, key=lambda m: m.score, default=None)
 
     async def _exact(self, key: str) -> Hit | None:
-        entry = self._memory(key)
+        entry = (self.learned is not None and self.learned.get(key)) or self.l1.get(key)
         self.stats.record_tier(Source.L1, hit=entry is not None)
         if entry is not None:
             return Hit(entry, Source.L1, key)

@@ -39,6 +39,8 @@ class LearnedAnswers:
         self._redis = redis
         self._ttl_s = ttl_s
         self._entries: dict[str, Entry] = {}
+        # Read on every cache lookup: the dict's own get, without a Python frame around it.
+        self.get: Callable[[str], Entry | None] = self._entries.get
         self._index = FuzzyIndex(fuzzy_threshold)
         self._asked: TTLCache[str, int] = TTLCache(MAX_COUNTED, ttl_s, timer=clock)
 
@@ -50,9 +52,6 @@ class LearnedAnswers:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
-
-    def get(self, key: str) -> Entry | None:
-        return self._entries.get(key)
 
     def find(
         self, namespace: str, prompt: str, question: Question | None = None
