@@ -23,6 +23,9 @@ from intelligence.stats import Stats
 log = logging.getLogger(__name__)
 
 
+NO_USAGE = Usage(0, 0)
+
+
 class BackendFailed(NoBackendAvailable):
     """An LLM was tried and failed before giving any text (not merely unavailable)."""
 
@@ -66,7 +69,7 @@ class Answer:
     @property
     def cost(self) -> Usage:
         """The tokens this answer cost its caller."""
-        return self.usage if self.charged and self.usage is not None else Usage(0, 0)
+        return self.usage if self.charged and self.usage is not None else NO_USAGE
 
 
 class AnswerPipeline:
@@ -84,14 +87,11 @@ class AnswerPipeline:
         self.flights = flights
         self.sanitiser = sanitiser
         self.stats = stats
+        self.learned: LearnedAnswers | None = cache.learned
 
     @property
     def model(self) -> str:
         return self.pool.model
-
-    @property
-    def learned(self) -> LearnedAnswers | None:
-        return self.cache.learned
 
     async def answer(self, query: Query) -> Answer:
         """The cached answer, else a live one. Raises NoBackendAvailable when no LLM can answer
