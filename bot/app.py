@@ -12,6 +12,7 @@ from commands.definition import Command
 from commands.fun import Fun
 from commands.limits import Clock
 from commands.moderation import Moderation
+from commands.output import Output
 from commands.router import Router
 from config.settings import BackendSettings, Settings
 from intelligence.answers import AnswerPipeline
@@ -21,6 +22,7 @@ from intelligence.completions import CompletionService
 from intelligence.jokes import JokeService
 from intelligence.learned import LearnedAnswers
 from intelligence.llm import LLMClient
+from intelligence.moderation import Banlist, Gate, ModerationModel
 from intelligence.offline import OfflineJokes
 from intelligence.redis_tier import RedisTier
 from intelligence.resilience import CircuitBreaker, LLMPool, SingleFlight
@@ -44,6 +46,8 @@ class App:
     learned: LearnedAnswers
     flights: SingleFlight
     sanitiser: Sanitiser  # cleans what reaches chat; the adapters' last line of defence
+    banlist: Banlist
+    gate: Gate  # the moderation gate: everything the bot says passes it
     pipeline: AnswerPipeline  # the one way answers are made: cache, single-flight, LLM
     sessions: Sessions
     jokes: JokeService
@@ -56,6 +60,7 @@ class App:
     async def start(self) -> None:
         """Open the database, load what earlier runs left, and start the background work."""
         await self.store.open()
+        await self.banlist.start()
         await self.learned.load()
         await self.jokes.start()
         self.sessions.start()
@@ -66,6 +71,9 @@ class App:
         await self.jokes.aclose()
         await self.flights.aclose()
         await self.sessions.aclose()
+        await self.banlist.aclose()
+        if self.gate.model is not None:
+            await self.gate.model.aclose()
         await self.pool.aclose()
         await self.store.aclose()
         if self.redis is not None:
@@ -81,6 +89,7 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.twitch.refresh_token,
         settings.discord.token,
         settings.http.api_key,
+        settings.moderation.api_key,
     ]
     if settings.llm.fallback is not None:
         values.append(settings.llm.fallback.api_key)
@@ -130,8 +139,19 @@ def build_app(
     )
     flights = SingleFlight()
     sanitiser = Sanitiser(secrets_of(settings))
+    moderation = settings.moderation
+    banlist = Banlist(store, redis)
+    gate = Gate(
+        banlist=banlist,
+        model=ModerationModel(moderation) if moderation.provider != "off" else None,
+        stats=stats,
+        store=store,
+        block_when_down=moderation.when_down == "block",
+        cache_s=moderation.cache_s,
+        clock=clock,
+    )
     pipeline = AnswerPipeline(
-        cache=cache, pool=pool, flights=flights, sanitiser=sanitiser, stats=stats
+        cache=cache, pool=pool, flights=flights, sanitiser=sanitiser, gate=gate, stats=stats
     )
     sessions = Sessions(clock)
     jokes = JokeService(
@@ -144,6 +164,7 @@ def build_app(
         redis=redis,
         stats=stats,
         sanitiser=sanitiser,
+        gate=gate,
         clock=clock,
     )
     ask = AskService(
@@ -162,11 +183,12 @@ def build_app(
         enforce_limits=enforce_limits,
         clock=clock,
         store=store,
+        output=Output(gate, language=language, max_answer_chars=settings.limits.max_answer_chars),
     )
     commands = [
         *Builtin(router, stats).commands(),
-        *Fun(jokes, ask).commands(),
-        *Moderation(stats, cache, pool, ask, jokes).commands(),
+        *Fun(jokes, ask, gate).commands(),
+        *Moderation(stats, cache, pool, ask, jokes, banlist).commands(),
     ]
     router.register(commands)
     return App(
@@ -179,11 +201,18 @@ def build_app(
         learned=learned,
         flights=flights,
         sanitiser=sanitiser,
+        banlist=banlist,
+        gate=gate,
         pipeline=pipeline,
         sessions=sessions,
         jokes=jokes,
         ask=ask,
-        completions=CompletionService(pipeline=pipeline, ttl_s=cache_settings.ask_ttl_s),
+        completions=CompletionService(
+            pipeline=pipeline,
+            ttl_s=cache_settings.ask_ttl_s,
+            gate=gate,
+            moderate=settings.http.moderate,
+        ),
         commands=commands,
         router=router,
     )

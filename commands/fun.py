@@ -6,11 +6,13 @@ import re
 from collections.abc import AsyncIterator
 
 from commands.definition import Arg, Component, Context, command
+from commands.output import where_of
 from commands.texts import text
 from commands.types import Reply
 from intelligence.answers import Answer
 from intelligence.ask import AskService
 from intelligence.jokes import JokeService
+from intelligence.moderation import Gate, Stage
 from intelligence.prompts import Tone
 from intelligence.resilience import NoBackendAvailable
 from intelligence.sources import Source
@@ -53,9 +55,10 @@ def _tokens(answer: Answer) -> tuple[int, int]:
 
 
 class Fun(Component):
-    def __init__(self, jokes: JokeService, ask: AskService) -> None:
+    def __init__(self, jokes: JokeService, ask: AskService, gate: Gate) -> None:
         self.jokes = jokes
         self.ask_service = ask
+        self.gate = gate
 
     @command(
         "joke",
@@ -85,6 +88,9 @@ class Fun(Component):
         return await self._answer(ctx, Tone.MENTION)
 
     async def _answer(self, ctx: Context, tone: Tone) -> Reply:
+        # What the LLM would be asked passes the gate first: a refusal costs no LLM call.
+        if await self.gate.screen(ctx.args, Stage.INPUT, where_of(ctx.message)) is not None:
+            return Reply(text(ctx.language, "blocked"), source=Source.BLOCKED)
         try:
             answer = await self.ask_service.answer(
                 ctx.args,

@@ -8,11 +8,18 @@ from commands.types import Reply, Role
 from intelligence.ask import AskService
 from intelligence.cache import TieredCache
 from intelligence.jokes import JokeService
+from intelligence.moderation import Banlist
 from intelligence.resilience import LLMPool
 from intelligence.sources import TIERS
 from intelligence.stats import Stats
 
 TWITCH_SAFE_CHARS = 450
+MASK = "•"  # not a letter, so a masked phrase is no banphrase in disguise
+
+
+def masked(phrase: str) -> str:
+    """A banned phrase as it may be shown in chat: each word's first letter, then dots."""
+    return " ".join(word[0] + MASK * (len(word) - 1) for word in phrase.split())
 
 
 def stats_line(stats: Stats, cache: TieredCache, pool: LLMPool) -> str:
@@ -53,12 +60,14 @@ class Moderation(Component):
         pool: LLMPool,
         ask: AskService,
         jokes: JokeService,
+        banlist: Banlist,
     ) -> None:
         self.stats = stats
         self.cache = cache
         self.pool = pool
         self.ask = ask
         self.jokes = jokes
+        self.banlist = banlist
 
     @command(
         "cachestats",
@@ -115,3 +124,50 @@ class Moderation(Component):
         if question is None:
             return Reply(text(ctx.language, "forget_none"))
         return Reply(text(ctx.language, "forgot", question=question))
+
+    @command(
+        "banphrase",
+        description={
+            "en": "Words the bot must never say: add, remove, list (moderators)",
+            "fr": "Les mots que le bot ne doit jamais dire : add, remove, list (modérateurs)",
+        },
+        args=(
+            Arg(
+                "action",
+                {"en": "add, remove or list", "fr": "add, remove ou list"},
+                choices=(("add", "add"), ("remove", "remove"), ("list", "list")),
+            ),
+            Arg(
+                "phrase",
+                {"en": "The word or phrase", "fr": "Le mot ou la phrase"},
+                required=False,
+                max_chars=100,
+            ),
+        ),
+        min_role=Role.MODERATOR,
+        cooldown_s=0,
+    )
+    async def banphrase(self, ctx: Context) -> Reply:
+        action, _, phrase = ctx.args.partition(" ")
+        action, lang = action.lower(), ctx.language
+        if action == "list":
+            phrases = list(self.banlist.custom.values())
+            if not phrases:
+                return Reply(text(lang, "banphrase_none"))
+            shown = ", ".join(masked(p) for p in phrases)
+            line = text(lang, "banphrase_list", count=len(phrases), phrases=shown)
+            return Reply(line if len(line) <= TWITCH_SAFE_CHARS else line[:449] + "…")
+        if action not in ("add", "remove") or not phrase.strip():
+            return ctx.usage()
+        if action == "add":
+            who = f"{ctx.message.platform}:{ctx.message.user_id}"
+            try:
+                added = await self.banlist.add(phrase, by=who)
+            except ValueError as exc:
+                return Reply(f"🚫 {exc}")
+            key = "banphrase_added" if added else "banphrase_exists"
+            return Reply(text(lang, key, phrase=masked(phrase)))
+        removed = await self.banlist.remove(phrase)
+        if removed is None:
+            return Reply(text(lang, "banphrase_unknown", phrase=masked(phrase)))
+        return Reply(text(lang, "banphrase_removed", phrase=masked(removed)))

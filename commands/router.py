@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from commands.definition import Command, Context
 from commands.limits import Clock, Cooldowns, RateLimiter
+from commands.output import Output
 from commands.texts import text
 from commands.types import ChatMessage, Reply, Role
 from config.settings import LimitsSettings
@@ -42,6 +43,7 @@ class Router:
         enforce_limits: bool = True,
         clock: Clock = time.monotonic,
         store: Store | None = None,
+        output: Output | None = None,
     ) -> None:
         self.prefix = prefix
         self.language = language
@@ -50,6 +52,7 @@ class Router:
         self.enforce_limits = enforce_limits
         self._clock = clock
         self.store = store  # where answers are logged
+        self.output = output  # what every reply passes: the gate, the length of an answer
         self._typed: dict[str, Command] = {}  # every name and alias viewers may type → command
         self._by_name: dict[str, Command] = {}  # every command, hidden ones too
         self._ordered: list[Command] = []
@@ -115,21 +118,16 @@ class Router:
         if self.enforce_limits and message.level < Role.MODERATOR:
             allowed, notice = self._check_limits(message, command)
             if not allowed:
-                return notice
+                return await self._said(notice, message)
         user, lang = message.user_name, self.language
         if len(args) > self.limits.max_prompt_chars:
-            return Reply(
-                text(
-                    lang,
-                    "too_long",
-                    user=user,
-                    length=len(args),
-                    limit=self.limits.max_prompt_chars,
-                )
+            too_long = text(
+                lang, "too_long", user=user, length=len(args), limit=self.limits.max_prompt_chars
             )
+            return await self._said(Reply(too_long), message)
         context = Context(message, command.name, args, lang, self.prefix, command)
         if command.needs_args and not args:
-            return context.usage()
+            return await self._said(context.usage(), message)
         started = time.perf_counter()
         try:
             reply = await command.handler(context)
@@ -137,12 +135,21 @@ class Router:
             log.exception("command %s failed for user %s", command.name, message.user_id)
             self.stats.record_error(command.name)
             return Reply(text(lang, "error"))
-        if reply is not None:
-            self.stats.record_command(command.name, time.perf_counter() - started, reply.source)
-            self.stats.replies_out[message.platform] += 1
-            if self.store is not None and reply.source != Source.LOCAL:
-                self._log_when_done(message, command.name, args, reply, started)
+        if reply is None:
+            return None
+        reply = await self._said(reply, message)
+        assert reply is not None
+        self.stats.record_command(command.name, time.perf_counter() - started, reply.source)
+        self.stats.replies_out[message.platform] += 1
+        if self.store is not None and reply.source != Source.LOCAL:
+            self._log_when_done(message, command.name, args, reply, started)
         return reply
+
+    async def _said(self, reply: Reply | None, message: ChatMessage) -> Reply | None:
+        """Every reply passes the output stage (the gate, the length of a chat answer)."""
+        if reply is None or self.output is None:
+            return reply
+        return await self.output.screen(reply, message)
 
     def _log_when_done(
         self, message: ChatMessage, command: str, prompt: str, reply: Reply, started: float
@@ -159,8 +166,8 @@ class Router:
                     message.user_id,
                     command,
                     prompt,
-                    answer,
-                    reply.source,
+                    reply.text if reply.blocked else answer,
+                    Source.BLOCKED if reply.blocked else reply.source,
                     (time.perf_counter() - started) * 1000,
                     *reply.tokens,
                 )

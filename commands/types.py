@@ -57,13 +57,18 @@ class Reply:
     tokens: tuple[int, int] = (0, 0)
     # Set when the reply refuses the command for now (a cooldown): the seconds until it may run.
     retry_after_s: float | None = None
+    # Set when the gate stopped the stream: what was shown must be replaced by ``text``.
+    blocked: bool = False
 
     async def collect(self) -> str:
-        """The whole text, draining the stream if there is one."""
+        """The whole text, draining the stream if there is one (its replacement if the gate
+        stopped it)."""
         if self.stream is None:
             return self.text
         parts = [self.text] if self.text else []
         async for chunk in self.stream:
             parts.append(chunk)
-        self.text, self.stream = "".join(parts), None
+        if not self.blocked:
+            self.text = "".join(parts)
+        self.stream = None
         return self.text

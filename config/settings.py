@@ -96,6 +96,8 @@ class BackendSettings(Section):
     first_byte_timeout_s: float = Field(15.0, gt=0, le=600)
     max_tokens: int = Field(300, ge=1, le=32_000)
     temperature: float = Field(0.9, ge=0, le=2)
+    # An answer is read no further than this: a runaway server cannot fill memory.
+    max_answer_bytes: int = Field(65_536, ge=1024, le=16 * 2**20)
 
     @field_validator("base_url")
     @classmethod
@@ -139,6 +141,47 @@ class LimitsSettings(Section):
     user_cooldown_s: float = Field(5.0, ge=0, le=3600)
     max_prompt_chars: int = Field(4096, ge=1, le=100_000)
     user_rate_per_min: int = Field(10, ge=0, le=10_000)
+    max_answer_chars: int = Field(400, ge=50, le=10_000)  # a chat answer, not an essay
+
+
+ModerationProvider = Literal["off", "mistral", "openai"]
+DEFAULT_MODERATION_MODELS: dict[str, str] = {
+    "mistral": "mistral-moderation-latest",
+    "openai": "omni-moderation-latest",
+}
+DEFAULT_MODERATION_URLS: dict[str, str] = {
+    "mistral": "https://api.mistral.ai/v1",
+    "openai": "https://api.openai.com/v1",
+}
+
+
+class ModerationSettings(Section):
+    """The moderation gate: banphrases always; a moderation model when ``provider`` is set."""
+
+    provider: ModerationProvider = "off"
+    base_url: str = ""
+    api_key: SecretStr = SecretStr("")
+    model: str = ""
+    # Categories that block; empty: the model's own verdict (any category it flags).
+    categories: CsvList = []
+    timeout_s: float = Field(2.0, gt=0, le=30)
+    when_down: Literal["block", "allow"] = "block"  # the model cannot be reached or fails
+    cache_s: float = Field(3600.0, ge=0, le=86_400)  # how long a verdict is reused
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def resolved_base_url(self) -> str:
+        return self.base_url or DEFAULT_MODERATION_URLS.get(self.provider, "")
+
+    @property
+    def resolved_model(self) -> str:
+        return self.model or DEFAULT_MODERATION_MODELS.get(self.provider, "")
 
 
 class TwitchSettings(Section):
@@ -150,6 +193,9 @@ class TwitchSettings(Section):
     channels: CsvList = []
     access_token: SecretStr = SecretStr("")
     refresh_token: SecretStr = SecretStr("")
+    # Ask Twitch's AutoMod about each LLM answer before sending it (the broadcaster grants
+    # moderation:read; Twitch allows 5 checks a minute on a normal channel).
+    automod: bool = False
 
 
 class DiscordSettings(Section):
@@ -168,6 +214,7 @@ class HttpSettings(Section):
     max_input_chars: int = Field(32_000, ge=1, le=10_000_000)  # all message texts together
     rate_per_min: int = Field(600, ge=0, le=100_000_000)  # per client; 0 = unlimited
     rate_burst: int = Field(60, ge=1, le=1_000_000)
+    moderate: bool = False  # /v1/chat/completions passes the moderation gate too
 
 
 class Settings(BaseSettings):
@@ -183,6 +230,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     cache: CacheSettings = CacheSettings()
     limits: LimitsSettings = LimitsSettings()
+    moderation: ModerationSettings = ModerationSettings()
     twitch: TwitchSettings = TwitchSettings()
     discord: DiscordSettings = DiscordSettings()
     http: HttpSettings = HttpSettings()

@@ -15,8 +15,9 @@ from intelligence.cache import TieredCache
 from intelligence.entries import Entry, Scope, entry_key
 from intelligence.learned import LearnedAnswers
 from intelligence.llm import ChatRequest, LLMError, Usage, estimate_usage
+from intelligence.moderation import Blocked, Gate, Layer, Stage, Verdict
 from intelligence.resilience import Flight, LLMPool, NoBackendAvailable, SingleFlight
-from intelligence.safety import Sanitiser
+from intelligence.safety import Sanitiser, repeats
 from intelligence.sources import Source
 from intelligence.stats import Stats
 
@@ -53,6 +54,8 @@ class Query:
     caching: Caching | None = None  # None: never cached (a follow-up, an absurd theme)
     raw: bool = False  # an API answer: only secrets are redacted (code keeps its @ and dots)
     cut_mark: str | None = None  # end a stream that breaks mid-answer with it, else raise
+    moderated: bool = True  # the answer passes the gate before it is cached
+    instructions: str = ""  # an answer repeating a long span of these leaks the prompt
 
 
 @dataclass(slots=True)
@@ -65,6 +68,7 @@ class Answer:
     stream: AsyncIterator[str] | None = None
     usage: Usage | None = None
     charged: bool = False  # this caller paid for the LLM call (not a hit, not a shared call)
+    blocked: Verdict | None = None  # an API stream the gate stopped (chat streams: the router)
 
     @property
     def cost(self) -> Usage:
@@ -80,12 +84,14 @@ class AnswerPipeline:
         pool: LLMPool,
         flights: SingleFlight,
         sanitiser: Sanitiser,
+        gate: Gate,
         stats: Stats,
     ) -> None:
         self.cache = cache
         self.pool = pool
         self.flights = flights
         self.sanitiser = sanitiser
+        self.gate = gate
         self.stats = stats
         self.learned: LearnedAnswers | None = cache.learned
 
@@ -141,7 +147,7 @@ class AnswerPipeline:
         if caching is None:
             return
         text = self._clean(query, flight.text)
-        if text.strip():
+        if text.strip() and not await self._refused(query, text):
             entry = Entry(
                 text,
                 caching.prompt if caching.fuzzy else "",  # exact-only entries stay out of fuzzy
@@ -151,6 +157,13 @@ class AnswerPipeline:
             )
             await self.cache.put(caching.scope, caching.prompt, entry)
 
+    async def _refused(self, query: Query, text: str) -> bool:
+        """Must this answer stay out of the cache (and so out of the learned answers)?"""
+        if query.instructions and repeats(text, query.instructions):
+            self.gate.record(_LEAK, Stage.ANSWER, text)
+            return True
+        return query.moderated and await self.gate.screen(text, Stage.ANSWER) is not None
+
     def _clean(self, query: Query, text: str) -> str:
         return self.sanitiser.redact(text) if query.raw else self.sanitiser.clean(text).strip()
 
@@ -159,11 +172,33 @@ class AnswerPipeline:
         pieces = flight.follow()
         if query.cut_mark is not None:
             pieces = _ending_with(pieces, query.cut_mark)
-        async for piece in self.sanitiser.stream(pieces, redact_only=query.raw):
+        pieces = self.sanitiser.stream(pieces, redact_only=query.raw)
+        if query.instructions:
+            pieces = _not_repeating(pieces, query.instructions)
+        if query.raw and query.moderated:  # no router screens an API answer: the gate, here
+
+            def stop(verdict: Verdict) -> None:
+                answer.blocked = verdict
+
+            pieces = self.gate.screen_stream(pieces, Stage.REPLY, stop)
+        async for piece in pieces:
             yield piece
         answer.usage = flight.usage
         if not answer.charged and flight.usage is not None:  # rode on another caller's call
             self.stats.record_saved(flight.usage.prompt_tokens + flight.usage.completion_tokens)
+
+
+_LEAK = Verdict(Layer.PROMPT_LEAK, "the answer repeats the instructions")
+
+
+async def _not_repeating(pieces: AsyncIterator[str], instructions: str) -> AsyncIterator[str]:
+    """A stream that raises Blocked as soon as it repeats a long span of the instructions."""
+    seen = ""
+    async for piece in pieces:
+        seen += piece
+        if repeats(seen, instructions):
+            raise Blocked(_LEAK)
+        yield piece
 
 
 async def _ending_with(pieces: AsyncIterator[str], cut_mark: str) -> AsyncIterator[str]:

@@ -17,7 +17,7 @@ from intelligence.entries import Scope
 from intelligence.fuzzy import analyse
 from intelligence.llm import ChatRequest
 from intelligence.offline import OfflineJokes
-from intelligence.prompts import Tone, absurd_messages, ask_messages, frame_user_text
+from intelligence.prompts import Tone, absurd_messages, ask_messages, ask_rules, frame_user_text
 from intelligence.resilience import NoBackendAvailable
 from intelligence.sessions import Sessions
 from intelligence.sources import Source
@@ -74,7 +74,13 @@ class AskService:
             if analyse(question).time_sensitive:
                 caching = dataclasses.replace(caching, ttl_s=min(TIME_SENSITIVE_TTL_S, self.ttl_s))
             request = ChatRequest(ask_messages(self.persona, self.language, question, tone))
-            query = Query(request, flight=caching.key, caching=caching, cut_mark=CUT_MARK)
+            query = Query(
+                request,
+                flight=caching.key,
+                caching=caching,
+                cut_mark=CUT_MARK,
+                instructions=ask_rules(self.language, tone),
+            )
             answer = await self.pipeline.generate(query)
         return self._remembered(answer, session, question)
 
@@ -89,7 +95,12 @@ class AskService:
             for m in history
         ]
         request = ChatRequest([system, *earlier, user])
-        query = Query(request, flight=f"conversation:{session}:{question}", cut_mark=CUT_MARK)
+        query = Query(
+            request,
+            flight=f"conversation:{session}:{question}",
+            cut_mark=CUT_MARK,
+            instructions=ask_rules(self.language, tone),
+        )
         return self._remembered(await self.pipeline.answer(query), session, question)
 
     async def absurd(self, text: str, *, session: str, rng: random.Random | None = None) -> Answer:

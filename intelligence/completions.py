@@ -21,10 +21,19 @@ from dataclasses import dataclass
 from intelligence.answers import Answer, AnswerPipeline, BackendFailed, Caching, Query
 from intelligence.entries import Scope
 from intelligence.llm import ChatRequest, LLMError
+from intelligence.moderation import Gate, Stage, Verdict
 from intelligence.resilience import NoBackendAvailable
 
 COMMAND = "completions"  # the stats and cache-scope name of this service
 FUZZY_MAX_CHARS = 300  # longer single messages are documents or code: exact match only
+
+
+class Refused(Exception):
+    """The moderation gate refused the request's text (``http.moderate``)."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(str(verdict))
+        self.verdict = verdict
 
 
 class UpstreamError(Exception):
@@ -59,9 +68,13 @@ class CompletionRequest:
 
 
 class CompletionService:
-    def __init__(self, *, pipeline: AnswerPipeline, ttl_s: float) -> None:
+    def __init__(
+        self, *, pipeline: AnswerPipeline, ttl_s: float, gate: Gate, moderate: bool = False
+    ) -> None:
         self.pipeline = pipeline
         self.ttl_s = ttl_s
+        self.gate = gate
+        self.moderate = moderate  # http.moderate: the request and the answer pass the gate
 
     @property
     def model(self) -> str:
@@ -82,13 +95,20 @@ class CompletionService:
         return Caching(scope, "", self.ttl_s, fuzzy=False, lookup=lookup)
 
     async def complete(self, request: CompletionRequest, *, use_cache: bool = True) -> Answer:
-        """Raises NoBackendAvailable (no LLM can answer and nothing is cached: a 503) or
-        UpstreamError (the LLM failed: a 502). ``use_cache=False`` skips the lookup but still
-        stores the fresh answer, as ``Cache-Control: no-cache`` asks. A live answer's stream
-        raises UpstreamError if it breaks."""
+        """Raises NoBackendAvailable (no LLM can answer and nothing is cached: a 503),
+        UpstreamError (the LLM failed: a 502) or Refused (``http.moderate`` and the gate refused
+        the request). ``use_cache=False`` skips the lookup but still stores the fresh answer, as
+        ``Cache-Control: no-cache`` asks. A live answer's stream raises UpstreamError if it
+        breaks; with ``http.moderate``, ``answer.blocked`` says the gate stopped it."""
         started = time.perf_counter()
+        if self.moderate:
+            verdict = await self.gate.screen(request.last_user_text, Stage.INPUT)
+            if verdict is not None:
+                raise Refused(verdict)
         caching = self.caching(request, lookup=use_cache)
         answer = await self.pipeline.cached(caching)
+        if answer is not None and self.moderate:
+            answer.blocked = await self.gate.screen(answer.text, Stage.REPLY)
         if answer is None:  # only now is the LLM request worth building
             chat = ChatRequest(
                 [{"role": m.role, "content": m.content} for m in request.messages],
@@ -96,7 +116,13 @@ class CompletionService:
                 temperature=request.temperature,
                 seed=request.seed,
             )
-            query = Query(chat, flight=f"{COMMAND}:{caching.key}", caching=caching, raw=True)
+            query = Query(
+                chat,
+                flight=f"{COMMAND}:{caching.key}",
+                caching=caching,
+                raw=True,
+                moderated=self.moderate,
+            )
             try:
                 answer = await self.pipeline.generate(query)
             except BackendFailed as exc:

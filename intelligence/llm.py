@@ -30,6 +30,7 @@ MAX_RETRIES = 2
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
 ERROR_BODY_LIMIT = 4096
+ENVELOPE_BYTES = 16_384  # a plain answer's JSON around its text: ids, usage, and n choices
 
 
 class LLMError(Exception):
@@ -73,6 +74,11 @@ class LLMRequestError(LLMError):
 
 class LLMStreamError(LLMError):
     """The stream broke after part of the answer was already sent on."""
+
+
+class LLMMalformedError(LLMError):
+    """The server answered with JSON of the wrong shape ("choices": 5, "delta": "x"): its fault,
+    so it counts against the breaker, and trying again would get the same."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +167,9 @@ class LLMClient:
             except LLMError as exc:
                 await self._backoff_or_raise(exc, attempt, deadline)
                 attempt += 1
-        choices = sorted(payload.get("choices") or [], key=lambda c: c.get("index", 0))
-        texts = [_content_text((c.get("message") or {}).get("content")) for c in choices]
+        choices = _choices(payload, self.name)
+        choices.sort(key=lambda c: c.get("index", 0) if isinstance(c.get("index"), int) else 0)
+        texts = [_content_text(_field(c, "message", self.name).get("content")) for c in choices]
         if not texts:
             raise LLMServerError(f"{self.name}: the answer has no choices")
         usage = _usage(payload.get("usage")) or estimate_usage(request, "".join(texts))
@@ -250,6 +257,7 @@ class LLMClient:
                 raise await self._http_error(resp)
             parser = SSEParser()
             finished = False
+            read = 0  # bytes of answer text, against backend.max_answer_bytes
             first_byte_by = time.monotonic() + self.backend.first_byte_timeout_s
             while True:
                 limit = min(deadline, first_byte_by) if not out.parts else deadline
@@ -270,12 +278,20 @@ class LLMClient:
                     if "error" in payload:
                         raise LLMServerError(f"{self.name}: {_error_message(payload)}")
                     out.usage = _usage(payload.get("usage")) or out.usage
-                    for choice in payload.get("choices") or []:
+                    for choice in _choices(payload, self.name):
                         if choice.get("index", 0) != 0:
                             continue
                         finished = finished or bool(choice.get("finish_reason"))
-                        piece = _content_text((choice.get("delta") or {}).get("content"))
+                        piece = _content_text(_field(choice, "delta", self.name).get("content"))
                         if piece:
+                            read += len(piece.encode())
+                            if read > self.backend.max_answer_bytes:
+                                log.warning(
+                                    "%s: the answer passed %d bytes; read no further",
+                                    self.name,
+                                    self.backend.max_answer_bytes,
+                                )
+                                return
                             yield piece
                 if not data:
                     if finished:  # some servers close without [DONE] after finish_reason
@@ -305,10 +321,15 @@ class LLMClient:
         async with resp:
             if resp.status >= 400:
                 raise await self._http_error(resp)
+            limit = self.backend.max_answer_bytes + ENVELOPE_BYTES
             try:
-                raw = await asyncio.wait_for(resp.read(), deadline - time.monotonic())
+                raw = await asyncio.wait_for(
+                    _read_at_most(resp, limit), deadline - time.monotonic()
+                )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise self._connection_error(exc) from None
+            if raw is None:
+                raise LLMMalformedError(f"{self.name}: the answer is over {limit} bytes")
         payload = _json_or_none(raw.decode("utf-8", errors="replace"))
         if payload is None:
             raise LLMServerError(f"{self.name}: the answer is not JSON")
@@ -361,6 +382,41 @@ def _json_or_none(text: str) -> Any:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await resp.content.read(65_536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _choices(payload: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    choices = payload.get("choices")
+    if choices is None:
+        return []
+    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+        raise LLMMalformedError(f"{name}: malformed answer: choices is {_shape(choices)}")
+    return choices
+
+
+def _field(choice: dict[str, Any], key: str, name: str) -> dict[str, Any]:
+    value = choice.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise LLMMalformedError(f"{name}: malformed answer: {key} is {_shape(value)}")
+    return value
+
+
+def _shape(value: Any) -> str:
+    """A short description of a JSON value, for a log line: never the whole of it."""
+    return f"{type(value).__name__} {json.dumps(value, ensure_ascii=False)[:60]}"
 
 
 def _content_text(content: Any) -> str:

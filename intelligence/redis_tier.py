@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,31 @@ class RedisTier:
             return [_text(value) for value in await self._client.lrange(key, 0, count - 1)]
 
         return await self._call(read)
+
+    async def members(self, key: str) -> list[str] | None:
+        """The members of a set; None when Redis is down."""
+
+        async def read() -> list[str]:
+            return sorted(_text(value) for value in await self._client.smembers(key))
+
+        return await self._call(read)
+
+    async def change_set(
+        self, key: str, *, add: Sequence[str] = (), remove: Sequence[str] = (), version: str
+    ) -> None:
+        """Add and remove members of a shared set, and bump its version counter so that other
+        instances see the change."""
+
+        async def change() -> None:
+            async with self._client.pipeline(transaction=True) as pipe:
+                if add:
+                    pipe.sadd(key, *add)
+                if remove:
+                    pipe.srem(key, *remove)
+                pipe.incr(version)
+                await pipe.execute()
+
+        await self._call(change)
 
     async def delete(self, key: str) -> None:
         await self._call(lambda: self._client.delete(key))

@@ -13,6 +13,7 @@ class Source(StrEnum):
     LLM = "llm"  # made for this request (or a request it shared a call with)
     FALLBACK = "fallback"  # offline: no LLM could answer
     LOCAL = "local"  # the bot's own words: help, notices, refusals
+    BLOCKED = "blocked"  # the moderation gate refused what was to be said
 
 
 Tier = Literal[Source.L1, Source.L2, Source.FUZZY]

@@ -50,6 +50,8 @@ class Stats:
         self.tokens_out = 0
         self.saved_calls = 0  # answers served without a backend call (cache or shared flight)
         self.saved_tokens = 0
+        self.blocked: Counter[tuple[str, str]] = Counter()  # by (stage, layer) of the gate
+        self.moderation_errors = 0  # the moderation model gave no verdict
         self._latency: dict[str, deque[float]] = {}
         self.histograms: dict[str, Histogram] = {}  # per command and per llm:<backend>
 
@@ -79,6 +81,12 @@ class Stats:
 
     def record_llm_error(self, backend: str) -> None:
         self.llm_errors[backend] += 1
+
+    def record_block(self, stage: str, layer: str) -> None:
+        self.blocked[(stage, layer)] += 1
+
+    def record_moderation_error(self) -> None:
+        self.moderation_errors += 1
 
     def record_saved(self, tokens: int) -> None:
         self.saved_calls += 1

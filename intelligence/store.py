@@ -72,6 +72,26 @@ MIGRATIONS: list[str] = [
         pinned_at REAL NOT NULL
     );
     """,
+    # 2: the moderation gate
+    """
+    CREATE TABLE banphrases (
+        phrase TEXT PRIMARY KEY,           -- as the moderator wrote it
+        added_by TEXT NOT NULL,
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE blocked (                 -- what the gate refused, for moderators to review
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        platform TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        stage TEXT NOT NULL,               -- input, answer, joke, reply, automod
+        layer TEXT NOT NULL,               -- banphrase, model, model_down, prompt_leak, automod
+        reason TEXT NOT NULL,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX blocked_by_time ON blocked (at);
+    """,
 ]
 
 BATCH = 500  # writes committed together at most

@@ -302,7 +302,8 @@ class DiscordAdapter:
         if reply.stream is None:
             text = self.sanitiser.clean(reply.text).strip() or self._say("empty")
             return await send_text(outbox, text)
-        pieces = self.sanitiser.stream(_pieces(reply))
+        # The pipeline cleaned whole sentences already: here, only word by word, to keep pace.
+        pieces = self.sanitiser.stream(_pieces(reply), whole_sentences=False)
         return await StreamWriter(outbox).write(pieces, when_empty=self._say("empty"))
 
     def _remember(self, ids: list[int], reply: Reply, conversation: str) -> None:

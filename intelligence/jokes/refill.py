@@ -16,6 +16,7 @@ from intelligence.jokes.history import ServedHistory
 from intelligence.jokes.pool import JokePool, PoolJoke
 from intelligence.jokes.text import joke_key, split_jokes
 from intelligence.llm import ChatRequest
+from intelligence.moderation import Gate, Stage
 from intelligence.prompts import STYLES, joke_batch_messages
 from intelligence.resilience import LLMPool, NoBackendAvailable
 from intelligence.safety import Sanitiser
@@ -40,6 +41,7 @@ class Refiller:
         archive: JokeArchive,
         llm: LLMPool,
         sanitiser: Sanitiser,
+        gate: Gate,
         language: str,
         persona: str,
         clock: Callable[[], float],
@@ -50,6 +52,7 @@ class Refiller:
         self._archive = archive
         self._llm = llm
         self._sanitiser = sanitiser
+        self._gate = gate
         self._language = language
         self._persona = persona
         self._clock = clock
@@ -132,6 +135,8 @@ class Refiller:
         for text in split_jokes("\n".join(completion.texts), self._language, self._sanitiser):
             key = joke_key(text)
             if self._archive.is_retired(key) or key in self._pool:
+                continue
+            if await self._gate.screen(text, Stage.JOKE) is not None:
                 continue
             joke = PoolJoke(key, text, styles[len(made) % len(styles)], now)
             self._pool.add(joke)

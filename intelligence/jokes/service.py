@@ -31,6 +31,7 @@ from intelligence.jokes.history import MAX_VIEWERS, ServedHistory
 from intelligence.jokes.pool import JokePool, PoolJoke
 from intelligence.jokes.refill import Refiller
 from intelligence.jokes.text import joke_key
+from intelligence.moderation import Gate
 from intelligence.offline import Language, OfflineJokes
 from intelligence.prompts import STYLES
 from intelligence.redis_tier import RedisTier
@@ -63,6 +64,7 @@ class JokeService:
         redis: RedisTier | None,
         stats: Stats,
         sanitiser: Sanitiser,
+        gate: Gate,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -89,6 +91,7 @@ class JokeService:
             archive=self.archive,
             llm=llm,
             sanitiser=sanitiser,
+            gate=gate,
             language=language,
             persona=persona,
             clock=clock,

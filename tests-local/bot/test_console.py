@@ -53,7 +53,7 @@ def test_every_line_answered_in_order_and_chatter_ignored(tmp_path):
     assert lines[1].startswith("bot: ⏱️ Up for")
     assert lines[2] == (
         "bot: Commands: !help, !ping, !uptime, !joke, !ask, !absurd, !vote, !topjokes, "
-        "!cachestats, !jokestats, !cacheclear, !forget"
+        "!cachestats, !jokestats, !cacheclear, !forget, !banphrase"
     )
     assert len(lines) == 3  # bob is no moderator; chatter and unknown commands get nothing
 

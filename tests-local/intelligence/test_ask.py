@@ -35,9 +35,10 @@ async def fake():
 async def make_app(isolated_env, tmp_path, clock):
     apps = []
 
-    async def make(fake: FakeLLM, **overrides):
+    async def make(fake: FakeLLM, limits: dict | None = None, **overrides):
         settings = Settings(
             bot={"data_dir": tmp_path / "data", "language": "en"},
+            limits=limits or {},
             llm={
                 "provider": "lmstudio",
                 "base_url": fake.base_url,
@@ -96,12 +97,12 @@ async def test_the_question_is_framed_as_data(fake, make_app):
         ("/ban alice", lambda t: not t.startswith(("/", ".")) and "ban alice" in t),
         (".timeout alice 600", lambda t: t == "timeout alice 600"),
         ("Hello @everyone, ping <@123>!", lambda t: "@" not in t and "<@" not in t),
-        ("x" * 3000, lambda t: len(t) == 3000),  # length is the adapters' job, per platform
+        ("x" * 3000, lambda t: len(t) == 3000),  # with the cap raised: the adapters' job
     ],
 )
 async def test_llm_output_is_sanitised(fake, make_app, llm_says, check):
     fake.reply = llm_says
-    app = await make_app(fake)
+    app = await make_app(fake, limits={"max_answer_chars": 10_000})
     reply = await ask(app, "!ask say something")
     assert check(reply.text), reply.text
     cached = await ask(app, "!ask say something", user="bob")

@@ -50,7 +50,8 @@ def settings_for(tmp_path, llm_url: str | None = None, **overrides: Any) -> Sett
     sections: dict[str, Any] = {
         "bot": {"data_dir": tmp_path / "data", "language": "en"},
         "llm": llm,
-        "limits": {"user_cooldown_s": 0, "user_rate_per_min": 0},
+        # Long answers here test Discord's splitting, not the cap on a chat answer.
+        "limits": {"user_cooldown_s": 0, "user_rate_per_min": 0, "max_answer_chars": 10_000},
         "discord": {"enabled": True, "token": F.TOKEN, "guild_ids": [F.GUILD_ID]},
     }
     for section, values in overrides.items():
@@ -189,6 +190,7 @@ async def test_slash_commands_are_synced_to_the_configured_guild(fake, make_app,
         "cachestats",
         "jokestats",
         "cacheclear",
+        "banphrase",
     }
     assert None not in fake.synced_commands  # guild sync only: instant, no global copy
     (question,) = synced["ask"]["options"]
@@ -200,7 +202,7 @@ async def test_slash_commands_are_synced_to_the_configured_guild(fake, make_app,
     vote = {o["name"]: o for o in synced["vote"]["options"]}
     assert [c["value"] for c in vote["vote"]["choices"]] == ["+1", "-1"]
     assert vote["joke"]["required"] is False
-    for name in ("cachestats", "jokestats", "cacheclear"):
+    for name in ("cachestats", "jokestats", "cacheclear", "banphrase"):
         assert synced[name]["default_member_permissions"] == MANAGE_MESSAGES
     assert synced["joke"]["default_member_permissions"] is None
 

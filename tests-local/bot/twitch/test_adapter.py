@@ -278,8 +278,11 @@ async def test_a_1200_char_llm_answer_becomes_two_messages(harness: Harness) -> 
     assert len(answer) == 1199
     async with FakeLLM(flavour="lmstudio", reply=answer) as llm:
         harness.store_bot_token()
-        await harness.start(
-            harness.settings(llm={"provider": "lmstudio", "base_url": llm.base_url})
+        await harness.start(  # Twitch's splitting, not the cap on a chat answer
+            harness.settings(
+                llm={"provider": "lmstudio", "base_url": llm.base_url},
+                limits={"max_answer_chars": 10_000},
+            )
         )
         message_id = await harness.say(VIEWER, "!ask tell me everything")
 
