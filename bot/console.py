@@ -52,6 +52,8 @@ async def run_console(
         reply = await app.router.handle(parse_line(line.rstrip("\n"), mods))
         if reply is None:
             continue
+        if not interactive:  # a script reads one final line per reply
+            await reply.collect()
         stdout.write("bot: ")
         if reply.stream is None:
             stdout.write(_one_line(reply.text))
@@ -59,6 +61,8 @@ async def run_console(
             async for chunk in reply.stream:
                 stdout.write(_one_line(chunk))
                 stdout.flush()
+            if reply.blocked:  # the gate stopped it: the line shows the neutral words instead
+                stdout.write(f"\r\x1b[2Kbot: {_one_line(reply.text)}")
         stdout.write("\n")
         stdout.flush()
 

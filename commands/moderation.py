@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from commands.definition import Arg, Component, Context, command
 from commands.texts import duration, text
 from commands.types import Reply, Role
@@ -41,6 +43,11 @@ def stats_line(stats: Stats, cache: TieredCache, pool: LLMPool) -> str:
         f"llm {calls} calls {stats.tokens_in}+{stats.tokens_out} tok, saved {stats.saved_calls}"
         f" calls {stats.saved_tokens} tok, err {stats.error_rate():.0%}",
     ]
+    if stats.blocked:
+        layers: Counter[str] = Counter()
+        for (_stage, layer), count in stats.blocked.items():
+            layers[layer] += count
+        parts.append("blocked " + " ".join(f"{n}={c}" for n, c in layers.most_common()))
     breakers = pool.breaker_states()
     if breakers:
         parts.append("breaker " + " ".join(f"{n}={s}" for n, s in breakers.items()))

@@ -33,7 +33,6 @@ TEXTS: dict[str, dict[str, str]] = {
             "🔒 Désolé, /{command} est réservé aux modérateurs (Gérer les messages)."
         ),
         "discord.not_now": "⏳ Pas maintenant, réessaie dans un instant.",
-        "discord.empty": "🤔 Je n'ai rien à répondre à ça.",
     },
     "en": {
         "cooldown": "⏳ {user}, {seconds}s before your next {prefix}{command}.",
@@ -63,7 +62,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "discord.unavailable": "🚧 Sorry, /{command} is not available yet.",
         "discord.refused": "🔒 Sorry, /{command} is for moderators (it needs Manage Messages).",
         "discord.not_now": "⏳ Not right now, try again in a moment.",
-        "discord.empty": "🤔 I have nothing to say to that.",
     },
 }
 

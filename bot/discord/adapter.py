@@ -300,11 +300,19 @@ class DiscordAdapter:
 
     async def _deliver(self, outbox: Outbox, reply: Reply) -> list[int]:
         if reply.stream is None:
-            text = self.sanitiser.clean(reply.text).strip() or self._say("empty")
+            text = self.sanitiser.clean(reply.text).strip() or texts.text(self.language, "empty")
             return await send_text(outbox, text)
         # The pipeline cleaned whole sentences already: here, only word by word, to keep pace.
         pieces = self.sanitiser.stream(_pieces(reply), whole_sentences=False)
-        return await StreamWriter(outbox).write(pieces, when_empty=self._say("empty"))
+        writer = StreamWriter(outbox)
+        ids = await writer.write(pieces, when_empty=texts.text(self.language, "empty"))
+        if reply.blocked:  # the gate stopped it: what was shown goes, the neutral line stays
+            first, *rest = writer.sent
+            await first.edit(reply.text)
+            for message in rest:
+                await message.delete()
+            return ids[:1]
+        return ids
 
     def _remember(self, ids: list[int], reply: Reply, conversation: str) -> None:
         for message_id in ids:
@@ -451,6 +459,9 @@ class _Original:
     async def edit(self, content: str) -> None:
         await self.interaction.edit_original_response(content=content)
 
+    async def delete(self) -> None:
+        await self.interaction.delete_original_response()
+
 
 class _Editable:
     def __init__(self, message: discord.Message | discord.WebhookMessage) -> None:
@@ -459,6 +470,9 @@ class _Editable:
 
     async def edit(self, content: str) -> None:
         await self.message.edit(content=content)
+
+    async def delete(self) -> None:
+        await self.message.delete()
 
 
 async def _patiently(

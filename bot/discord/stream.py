@@ -25,6 +25,8 @@ class Sent(Protocol):
 
     async def edit(self, content: str) -> None: ...
 
+    async def delete(self) -> None: ...
+
 
 class Outbox(Protocol):
     """Where a reply goes: an interaction's follow-ups, or replies in a channel."""
@@ -52,6 +54,7 @@ class StreamWriter:
         self.interval = interval
         self.limit = limit
         self.message_ids: list[int] = []
+        self.sent: list[Sent] = []  # the messages, in order
         self._current: Sent | None = None  # the message still growing
         self._shown = ""
         self._last_write = -math.inf
@@ -109,6 +112,7 @@ class StreamWriter:
         if self._current is None:
             self._current = await self.outbox.send(content)
             self.message_ids.append(self._current.id)
+            self.sent.append(self._current)
         elif content != self._shown:
             await self._pace()
             await self._current.edit(content)

@@ -2,7 +2,9 @@
 the router like every platform), streamed as SSE.
 
 Events, each ``data: <json>``: ``{"type":"start","conversation_id","source"}``, then
-``{"type":"delta","text"}`` pieces, then ``{"type":"end","usage"}``, then ``data: [DONE]``.
+``{"type":"delta","text"}`` pieces, then ``{"type":"replace","text"}`` if the moderation gate
+stopped the answer (show that text instead), then ``{"type":"end","usage"}``, then
+``data: [DONE]``.
 Sending the returned ``conversation_id`` back makes the next prompt a follow-up.
 """
 
@@ -63,6 +65,8 @@ class ChatRoute:
             if reply.stream is not None:
                 async for piece in reply.stream:
                     await response.write(event({"type": "delta", "text": piece}))
+                if reply.blocked:  # the gate stopped it: the client shows this instead
+                    await response.write(event({"type": "replace", "text": reply.text}))
             prompt_tokens, completion_tokens = reply.tokens
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
             await response.write(event({"type": "end", "usage": usage}) + SSE_DONE)

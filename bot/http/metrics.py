@@ -82,6 +82,19 @@ class StatsCollector(Collector):
             for state in BreakerState:
                 breakers.add_metric([backend, state.value], int(state.value == current))
         yield breakers
+        blocked = CounterMetricFamily(
+            "quipbot_blocked",
+            "Texts the moderation gate refused, by where it met them and which layer refused",
+            labels=["stage", "layer"],
+        )
+        for (stage, layer), count in sorted(stats.blocked.items()):
+            blocked.add_metric([stage, layer], count)
+        yield blocked
+        yield CounterMetricFamily(
+            "quipbot_moderation_errors",
+            "Times the moderation model gave no verdict",
+            stats.moderation_errors,
+        )
         yield _counter(
             "quipbot_messages_in", "Chat messages seen, by platform", "platform", stats.messages_in
         )

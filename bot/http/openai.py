@@ -28,7 +28,7 @@ from bot.http.common import (
 from bot.http.openai_parse import Limits, ParsedCompletion, parse_completion
 from bot.http.openai_shapes import CompletionShapes
 from intelligence.answers import Answer
-from intelligence.completions import UpstreamError
+from intelligence.completions import Refused, UpstreamError
 from intelligence.llm import Usage
 from intelligence.resilience import NoBackendAvailable
 
@@ -101,6 +101,12 @@ class OpenAIRoutes:
             ) from None
         except UpstreamError as exc:
             raise _upstream(exc) from None
+        except Refused:
+            raise ApiError(
+                400,
+                "the moderation gate refused this request (http.moderate)",
+                code="content_filter",
+            ) from None
         shapes = CompletionShapes(
             self.limits.model,
             max_tokens=parsed.request.max_tokens or self.limits.max_tokens,
@@ -110,11 +116,12 @@ class OpenAIRoutes:
         answer = ""
         try:
             if result.stream is None:  # cached: the whole answer is known
-                answer = result.text
+                answer = "" if result.blocked else result.text
                 usage = result.usage or Usage(0, 0)
                 if parsed.stream:  # one plain response holding the whole event stream
                     headers = {**SSE_HEADERS, "X-Quipbot-Cache": result.source}
-                    return web.Response(body=shapes.replay(answer, usage), headers=headers)
+                    body = shapes.replay(answer, usage, filtered=result.blocked is not None)
+                    return web.Response(body=body, headers=headers)
             elif parsed.stream:
                 response, answer = await self._stream(request, result, shapes)
                 return response
@@ -124,8 +131,10 @@ class OpenAIRoutes:
                 except UpstreamError as exc:
                     raise _upstream(exc) from None
                 usage = result.usage or Usage(0, 0)
+            if result.blocked:
+                answer = ""
             return web.Response(
-                body=shapes.completion(answer, usage),
+                body=shapes.completion(answer, usage, filtered=result.blocked is not None),
                 headers={**JSON_HEADERS, "X-Quipbot-Cache": result.source},
             )
         finally:
@@ -154,7 +163,8 @@ class OpenAIRoutes:
             async for piece in result.stream:
                 parts.append(piece)
                 await response.write(shapes.content_chunk(piece))
-            await response.write(shapes.end_chunks(result.usage or Usage(0, 0)))
+            filtered = result.blocked is not None  # the gate stopped it (http.moderate)
+            await response.write(shapes.end_chunks(result.usage or Usage(0, 0), filtered=filtered))
             await response.write_eof()
         except UpstreamError as exc:  # the status is sent: say it in the stream, no [DONE]
             await _write_quietly(response, sse_event(_upstream(exc).body()))

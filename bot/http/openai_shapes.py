@@ -44,17 +44,20 @@ class CompletionShapes:
         # With include_usage, OpenAI sends "usage": null on every chunk, then a usage chunk.
         self._usage_null = b',"usage":null' if include_usage else b""
 
-    def finish_reason(self, usage: Usage) -> str:
-        """ "length" when the answer used every token it was allowed (a real count only)."""
+    def finish_reason(self, usage: Usage, *, filtered: bool = False) -> str:
+        """ "content_filter" when the moderation gate stopped it; "length" when the answer used
+        every token it was allowed (a real count only); else "stop"."""
+        if filtered:
+            return "content_filter"
         return "stop" if usage.estimated or usage.completion_tokens < self.max_tokens else "length"
 
-    def completion(self, text: str, usage: Usage) -> bytes:
+    def completion(self, text: str, usage: Usage, *, filtered: bool = False) -> bytes:
         return _COMPLETION % (
             self.id.encode(),
             self.created,
             self.model,
             dumps(text),
-            self.finish_reason(usage).encode(),
+            self.finish_reason(usage, filtered=filtered).encode(),
             usage_json(usage),
         )
 
@@ -68,13 +71,14 @@ class CompletionShapes:
     def content_chunk(self, text: str) -> bytes:
         return self._delta(b'{"content":%s}' % dumps(text))
 
-    def end_chunks(self, usage: Usage) -> bytes:
+    def end_chunks(self, usage: Usage, *, filtered: bool = False) -> bytes:
         """The finish chunk, the usage chunk when asked for, and [DONE]."""
-        end = self._delta(b"{}", b'"%s"' % self.finish_reason(usage).encode())
+        end = self._delta(b"{}", b'"%s"' % self.finish_reason(usage, filtered=filtered).encode())
         if self.include_usage:
             end += self._chunk + b'],"usage":' + usage_json(usage) + b"}\n\n"
         return end + SSE_DONE
 
-    def replay(self, text: str, usage: Usage) -> bytes:
+    def replay(self, text: str, usage: Usage, *, filtered: bool = False) -> bytes:
         """A cached answer as a whole event stream."""
-        return self.role_chunk() + self.content_chunk(text) + self.end_chunks(usage)
+        content = self.content_chunk(text) if text else b""
+        return self.role_chunk() + content + self.end_chunks(usage, filtered=filtered)

@@ -22,6 +22,9 @@ def stats_snapshot(app: App) -> dict[str, Any]:
     """The figures of ``!cachestats`` and ``/metrics``, as JSON."""
     stats = app.stats
     redis = app.cache.redis
+    blocked: dict[str, dict[str, int]] = {}
+    for (stage, layer), count in sorted(stats.blocked.items()):
+        blocked.setdefault(stage, {})[layer] = count
     return {
         "uptime_s": round(stats.uptime_s(), 3),
         "answers": dict(stats.sources),
@@ -48,6 +51,11 @@ def stats_snapshot(app: App) -> dict[str, Any]:
             "breakers": app.pool.breaker_states(),
         },
         "saved": {"calls": stats.saved_calls, "tokens": stats.saved_tokens},
+        "moderation": {
+            "blocked": blocked,
+            "model_errors": stats.moderation_errors,
+            "channel_banphrases": len(app.banlist.custom),
+        },
         "platforms": {
             "messages_in": dict(stats.messages_in),
             "replies_out": dict(stats.replies_out),
