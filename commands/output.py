@@ -70,16 +70,18 @@ class Output:
         if reply.text:  # a reply may start with text and go on as a stream
             head, reply.text = reply.text, ""
             pieces = _after(head, pieces)
-        left = self.max_answer_chars
-        said = False
+        shown = ""
         async for piece in self.gate.screen_stream(pieces, Stage.REPLY, refuse, where):
-            if len(piece) >= left:
-                yield capped(piece, left)
+            if len(shown) + len(piece) > self.max_answer_chars:  # the best cut of the whole
+                whole = capped(shown + piece, self.max_answer_chars)
+                if whole.startswith(shown):
+                    yield whole[len(shown) :]
+                elif whole.rstrip() != shown.rstrip():  # shown went past the cut: say so
+                    yield ELLIPSIS
                 return
-            left -= len(piece)
-            said = said or bool(piece.strip())
+            shown += piece
             yield piece
-        if not said and not reply.blocked:
+        if not shown.strip() and not reply.blocked:
             yield text(self.language, "empty")
 
 

@@ -40,6 +40,8 @@ from bot.twitch.tokens import (
 )
 from commands.texts import text as bot_text
 from commands.types import ChatMessage, Platform, Reply
+from intelligence.moderation import Layer, Stage, Verdict, Where
+from intelligence.sources import Source
 
 if TYPE_CHECKING:
     from twitchio.authentication import ValidateTokenPayload
@@ -54,6 +56,9 @@ LOGIN_TIMEOUT_S = 60.0  # logging in, loading tokens and joining every channel
 SEND_TIMEOUT_S = 10.0  # one Helix chat POST; twitchio's own timeout is 5 minutes
 RETRY_DELAYS_S = (2.0, 5.0, 10.0, 30.0, 60.0)  # between attempts to reach Twitch
 TRANSIENT_RETRY_S = 2.0  # before sending again after a 429, a 5xx or a network error
+AUTOMOD_TIMEOUT_S = 3.0  # an AutoMod check that takes longer lets the answer through
+# What the LLM wrote (now, or earlier and cached) is what AutoMod is asked about.
+LLM_TEXT = frozenset({Source.LLM, Source.L1, Source.L2, Source.FUZZY})
 
 
 class TwitchDown(Exception):
@@ -244,7 +249,12 @@ class TwitchAdapter:
             reply = await router.dispatch("mention", neutral, question)
         if reply is None:
             return
-        parts = chat_parts(await self._collect(reply))
+        said = await self._collect(reply)
+        if self.settings.automod and reply.source in LLM_TEXT:
+            where = Where(Platform.TWITCH, neutral.channel, neutral.user_id)
+            if not await self._automod_permits(channel_id, said, where):
+                said = bot_text(self.app.settings.bot.language, "blocked")
+        parts = chat_parts(said)
         if not parts:
             log.info("twitch #%s: the reply was empty once sanitised", neutral.channel)
             return
@@ -257,6 +267,29 @@ class TwitchAdapter:
         except Exception:
             log.exception("twitch: the answer failed while streaming")
             return reply.text or bot_text(self.app.settings.bot.language, "error")
+
+    async def _automod_permits(self, channel_id: str, said: str, where: Where) -> bool:
+        """Would the channel's AutoMod let ``said`` through? When Twitch cannot say (no
+        moderation:read grant, over its 5 checks a minute, slow), the gate's verdict stands."""
+        client = self._client
+        if client is None:
+            return True
+        check = twitchio.AutomodCheckMessage(id="1", text=said)
+        try:
+            async with asyncio.timeout(AUTOMOD_TIMEOUT_S):
+                broadcaster = client.create_partialuser(channel_id)
+                statuses = await broadcaster.check_automod_status(check, token_for=None)
+        except twitchio.HTTPException as exc:
+            log.info("twitch: no AutoMod check (%s: %s)", exc.status, twitch_error(exc))
+            return True
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.info("twitch: no AutoMod check (%s)", type(exc).__name__)
+            return True
+        if all(status.permitted for status in statuses):
+            return True
+        verdict = Verdict(Layer.AUTOMOD, "the channel's AutoMod would hold it")
+        self.app.gate.record(verdict, Stage.AUTOMOD, said, where)
+        return False
 
     # ------------------------------------------------------------------ chat out
 

@@ -21,10 +21,10 @@ from bot.twitch.quirks import quiet_twitchio
 from bot.twitch.tokens import (
     APPS_URL,
     BOT_SCOPES,
-    BROADCASTER_SCOPES,
     StoredToken,
     TokenFileError,
     TokenStore,
+    broadcaster_scopes,
 )
 
 if TYPE_CHECKING:
@@ -126,10 +126,12 @@ class _AuthClient(twitchio.Client):
 def plan_grants(settings: Settings) -> list[Grant]:
     twitch = settings.twitch
     if twitch.bot_id and twitch.bot_id == twitch.owner_id:  # the streamer's own account
-        return [Grant("your account (bot and broadcaster)", BOT_SCOPES + BROADCASTER_SCOPES, "")]
+        return [
+            Grant("your account (bot and broadcaster)", BOT_SCOPES + broadcaster_scopes(twitch), "")
+        ]
     return [
         Grant("the bot account", BOT_SCOPES, twitch.bot_id),
-        Grant("the broadcaster", BROADCASTER_SCOPES, twitch.owner_id),
+        Grant("the broadcaster", broadcaster_scopes(twitch), twitch.owner_id),
     ]
 
 

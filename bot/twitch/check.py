@@ -15,6 +15,7 @@ from bot.twitch.text import channel_logins
 from bot.twitch.tokens import (
     APPS_URL,
     AUTH_HINT,
+    AUTOMOD_SCOPE,
     BOT_SCOPES,
     NoBotToken,
     StoredToken,
@@ -73,7 +74,7 @@ async def check(settings: Settings) -> list[Finding]:
             if finding is not None:
                 findings.append(finding)
             for channel_id, login in channels.items():
-                findings.append(await _check_broadcaster(oauth, store, channel_id, login, twitch))
+                findings += await _check_broadcaster(oauth, store, channel_id, login, twitch)
             return findings
     except TimeoutError:
         return [Finding(False, "twitch", f"Twitch did not answer within {CHECK_TIMEOUT_S:.0f} s")]
@@ -177,27 +178,44 @@ async def _resolve_channels(
 
 async def _check_broadcaster(
     oauth: OAuth, store: TokenStore, channel_id: str, login: str, twitch: TwitchSettings
-) -> Finding:
+) -> list[Finding]:
     """channel:bot is optional: without it (and without moderator status) the bot still
-    chats, through its own user token, but without the chat-bot badge. So never a failure."""
+    chats, through its own user token, but without the chat-bot badge. So never a failure.
+    With twitch.automod, moderation:read is not optional."""
     what = f"twitch #{login}"
-    if channel_id == twitch.bot_id:
-        return Finding(True, what, "the bot chats in its own channel")
+    scopes: set[str] = set()
     try:
         stored = store.get(channel_id)
     except TokenFileError:
         stored = None
-    granted = False
     if stored is not None:
         validated, _ = await _validate_or_refresh(
             oauth, store, stored.access_token, stored.refresh_token
         )
-        granted = validated is not None and "channel:bot" in validated.scopes
-    if granted:
-        return Finding(True, what, f"{login} granted channel:bot: replies carry the bot badge")
-    return Finding(
-        True,
-        what,
-        f"{login} has not granted channel:bot: unless the bot is a moderator there, it replies "
-        f"with its own token, without the bot badge ({AUTH_HINT} and open the broadcaster link)",
-    )
+        scopes = set(validated.scopes) if validated is not None else set()
+    if channel_id == twitch.bot_id:
+        findings = [Finding(True, what, "the bot chats in its own channel")]
+    elif "channel:bot" in scopes:
+        findings = [
+            Finding(True, what, f"{login} granted channel:bot: replies carry the bot badge")
+        ]
+    else:
+        findings = [
+            Finding(
+                True,
+                what,
+                f"{login} has not granted channel:bot: unless the bot is a moderator there, it "
+                f"replies with its own token, without the bot badge ({AUTH_HINT} and open the "
+                "broadcaster link)",
+            )
+        ]
+    if twitch.automod:
+        granted = AUTOMOD_SCOPE in scopes
+        detail = (
+            f"{login} granted {AUTOMOD_SCOPE}: AutoMod checks each LLM answer"
+            if granted
+            else f"{login} has not granted {AUTOMOD_SCOPE}, which twitch.automod needs "
+            f"({AUTH_HINT} and open the broadcaster link)"
+        )
+        findings.append(Finding(granted, f"{what} automod", detail))
+    return findings

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 TOKEN_FILE = "twitch_tokens.json"
 BOT_SCOPES = ("user:read:chat", "user:write:chat", "user:bot")
 BROADCASTER_SCOPES = ("channel:bot",)
+AUTOMOD_SCOPE = "moderation:read"  # the broadcaster's, for twitch.automod
 AUTH_HINT = "run `quipbot twitch-auth`"
 APPS_URL = "https://dev.twitch.tv/console/apps"
 
@@ -160,3 +161,8 @@ async def pick_bot_token(
 
 def lacking_scopes(validated: ValidateTokenPayload) -> list[str]:
     return [scope for scope in BOT_SCOPES if scope not in validated.scopes]
+
+
+def broadcaster_scopes(twitch: TwitchSettings) -> tuple[str, ...]:
+    """What a broadcaster grants: channel:bot, and moderation:read for AutoMod checks."""
+    return BROADCASTER_SCOPES + ((AUTOMOD_SCOPE,) if twitch.automod else ())

@@ -222,3 +222,56 @@ async def test_a_key_echoed_in_an_error_body_is_redacted(mistral):
     with pytest.raises(LLMRequestError) as info:
         await collect(client_for(mistral, "mistral"))
     assert "sk-test-key" not in str(info.value) and "[redacted]" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("event", "stream"),
+    [
+        ({"choices": 5}, True),
+        ({"choices": [None]}, True),
+        ({"choices": [{"index": 0, "delta": "x"}]}, True),
+        ({"choices": 5}, False),
+        ({"choices": [None]}, False),
+        ({"choices": [{"index": 0, "message": ["not", "an", "object"]}]}, False),
+    ],
+)
+async def test_a_malformed_answer_is_a_typed_error_not_a_crash(lmstudio, event, stream, caplog):
+    from intelligence.llm import LLMMalformedError
+
+    lmstudio.malformed_next(event)
+    client = client_for(lmstudio, "lmstudio")
+    with pytest.raises(
+        LLMMalformedError, match="lmstudio: malformed answer: (choices|delta|message)"
+    ):
+        if stream:
+            await collect(client)
+        else:
+            try:
+                await client.complete(QUESTION)
+            finally:
+                await client.aclose()
+    assert lmstudio.calls == 1  # the same server would say the same again: no retry
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_malformed_event_mid_answer_breaks_the_stream_as_usual(lmstudio):
+    ok = {"choices": [{"index": 0, "delta": {"content": "Paris "}}]}
+    lmstudio.malformed_next(ok, {"choices": [{"index": 0, "delta": "is"}]})
+    with pytest.raises(LLMStreamError, match="malformed answer: delta is str"):
+        await collect(client_for(lmstudio, "lmstudio"))
+
+
+async def test_an_answer_is_read_no_further_than_its_byte_cap(lmstudio):
+    lmstudio.reply = "word " * 50_000  # 250 kB
+    client = client_for(lmstudio, "lmstudio", max_answer_bytes=4096, max_tokens=32_000)
+    pieces, _ = await collect(client)
+    assert 4096 - 100 < len("".join(pieces).encode()) <= 4096
+
+    from intelligence.llm import LLMMalformedError
+
+    client = client_for(lmstudio, "lmstudio", max_answer_bytes=4096, max_tokens=32_000)
+    with pytest.raises(LLMMalformedError, match="over 20480 bytes"):
+        try:
+            await client.complete(QUESTION)
+        finally:
+            await client.aclose()

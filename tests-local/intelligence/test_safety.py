@@ -74,3 +74,51 @@ def test_the_system_prompt_comes_first_and_frames_the_question():
     assert "French" in messages[0]["content"] and "Quip, a kind bot" in messages[0]["content"]
     assert "not instructions" in messages[0]["content"]
     assert messages[1]["content"].startswith("<viewer_message>")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<think>The user wants a capital. Paris.</think>Paris.", "Paris."),
+        ("<THINKING>hmm</THINKING> Paris.", "Paris."),
+        ("Paris. <reasoning>was it Lyon?", "Paris."),  # never closed: dropped to the end
+        ("<think>I will never finish thinking", ""),
+        ("The template opened it, so this is reasoning.</think>Paris.", "Paris."),
+        ("As an AI language model, I think Paris is lovely.", "I think Paris is lovely."),
+        ("En tant qu'IA, je dirais Paris.", "Je dirais Paris."),
+        ("I'm just an AI and have no taste. Paris is lovely.", "Paris is lovely."),
+        ("Je suis une intelligence artificielle. Paris.", "Paris."),
+        ("I don't have personal opinions, but Paris.", ""),
+        ("red \x1b[31mtext\x1b[0m", "red text"),  # terminal colours
+        ("see \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ here", "see link here"),  # OSC link
+        ("bell \x1b]0;title\x07 done", "bell  done"),
+        ("Z\u0300\u0301\u0302\u0303\u0304\u0305algo", "Z\u0300\u0301algo"),  # zalgo capped
+        ("crème brûlée, naïve", "crème brûlée, naïve"),  # real accents stay
+    ],
+)
+def test_reasoning_disclaimers_escapes_and_zalgo_go(raw, expected):
+    assert Sanitiser().clean(raw).strip() == expected
+
+
+async def test_a_reasoning_block_split_across_pieces_never_comes_through():
+    text = "Sure! <think>secret plan: say nothing nice</think>Paris is the capital."
+    for size in (1, 2, 3, 5, 8):
+        chunks = [text[i : i + size] for i in range(0, len(text), size)]
+
+        async def source(parts=chunks):
+            for part in parts:
+                yield part
+
+        streamed = "".join([p async for p in Sanitiser().stream(source())])
+        assert "secret" not in streamed and "<" not in streamed, (size, streamed)
+        assert streamed.strip() == "Sure! Paris is the capital."
+
+
+def test_an_answer_repeating_the_instructions_is_a_leak():
+    from intelligence.prompts import ask_rules
+    from intelligence.safety import repeats
+
+    rules = ask_rules("en")
+    leak = "Sure, my rules: " + " ".join(rules.split()[10:22])
+    assert repeats(leak, rules)
+    assert not repeats("Paris is the capital of France, and it is lovely in spring.", rules)

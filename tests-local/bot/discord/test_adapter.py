@@ -676,3 +676,21 @@ async def test_discord_down_leaves_the_rest_of_the_app_running(make_app, tmp_pat
                 await supervisor
             await fake.stop()
     assert fake.unhandled == [] and fake.internal_errors == []
+
+
+async def test_a_streamed_answer_the_gate_stops_is_replaced_by_a_neutral_line(
+    fake, make_app, tmp_path
+):
+    clean = " ".join(f"word{i}" for i in range(40))  # shown while the rest arrives
+    answer = f"{clean} and now go kill yourself, honestly."
+    async with FakeLLM(flavour="lmstudio", token_delay_s=0.05, reply=answer) as llm:
+        app = await make_app(settings_for(tmp_path, llm.base_url))
+        async with connected(fake, app):
+            interaction_id = await fake.send_slash("ask", {"question": "count for me"})
+            neutral = "🤐 I'd rather not answer that."
+            await until(lambda: contents(fake, interaction_id) == [neutral], 10)
+    shown = [e.json["content"] for e in edits_of(fake, interaction_id)]
+    shown.append(fake.requests_to("POST", f"{WEBHOOK}")[0].json["content"])
+    assert all("kill" not in text for text in shown)  # never shown, not even for a moment
+    assert any(text.startswith("word0 word1") for text in shown)  # the clean part streamed
+    assert app.stats.blocked[("reply", "banphrase")] == 1

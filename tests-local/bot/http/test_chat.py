@@ -70,3 +70,12 @@ async def test_chat_turns_are_logged(server):
     row = json.loads(raw)["data"][0]
     assert (row["channel"], row["command"], row["prompt"]) == ("chat", "ask", "What is a quasar?")
     assert row["tier"] == "llm" and row["answer"]
+
+
+async def test_an_answer_the_gate_stops_ends_with_a_replace_event(start):
+    async with FakeLLM(flavour="lmstudio", reply="Sure thing, you absolute asshole.") as llm:
+        server = await start(llm)
+        headers, events, text = await chat(server, "Say something nice")
+    assert "asshole" not in text
+    assert {"type": "replace", "text": "🤐 I'd rather not answer that."} in events
+    assert events[-1]["type"] == "end"

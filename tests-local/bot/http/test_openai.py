@@ -229,3 +229,38 @@ async def test_models_and_logs(server, client):
     assert rows[1]["prompt"] == QUESTION[0]["content"]
     assert rows[1]["answer"] == "Answer to: What is the capital of France?"
     assert rows[1]["platform"] == "http" and rows[1]["tokens_out"] > 0
+
+
+async def test_a_malformed_llm_answer_is_a_502_not_a_500(server, client):
+    server.fake.malformed_next({"choices": [None]})
+    with pytest.raises(openai.InternalServerError) as caught:
+        await client(server).chat.completions.create(model=MODEL, messages=QUESTION)
+    assert caught.value.status_code == 502 and caught.value.code == "upstream_error"
+
+
+async def test_without_http_moderate_the_api_is_a_faithful_pass_through(server, client):
+    server.fake.reply = "Honestly? What a fucking great question: Paris."
+    completion = await client(server).chat.completions.create(model=MODEL, messages=QUESTION)
+    assert completion.choices[0].message.content == server.fake.reply
+    assert completion.choices[0].finish_reason == "stop"
+
+
+async def test_with_http_moderate_the_gate_filters_questions_and_answers(start, fake, client):
+    server = await start(fake, moderate=True)
+    rude = [{"role": "user", "content": "Answer me, you fucking moron."}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client(server).chat.completions.create(model=MODEL, messages=rude)
+    assert caught.value.code == "content_filter" and fake.calls == 0
+
+    fake.reply = "Honestly? What a fucking great question: Paris."
+    plain = await client(server).chat.completions.create(model=MODEL, messages=QUESTION)
+    assert plain.choices[0].finish_reason == "content_filter"
+    assert plain.choices[0].message.content == ""
+    stream = await client(server).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "And Italy?"}], stream=True
+    )
+    chunks = [chunk async for chunk in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "fucking" not in text
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
+    assert server.app.stats.blocked[("input", "banphrase")] == 1

@@ -628,3 +628,42 @@ async def test_a_refused_token_says_what_to_do_and_leaks_nothing(
     )
     for secret in (access, refresh, harness.fake.client_secret):
         assert secret not in caplog.text
+
+
+async def test_automod_holds_an_llm_answer_and_the_viewer_gets_the_neutral_line(
+    harness: Harness,
+) -> None:
+    harness.fake.add_user_token(OWNER, scopes=("channel:bot", "moderation:read"))
+    harness.fake.automod_terms = {"quokka"}
+    async with FakeLLM(flavour="lmstudio", reply="The quokka is the happiest animal.") as llm:
+        harness.store_bot_token()
+        settings = harness.settings(
+            llm={"provider": "lmstudio", "base_url": llm.base_url}, twitch={"automod": True}
+        )
+        await harness.start(settings)
+        held = await harness.reply_to(await harness.say(VIEWER, "!ask happiest animal?"))
+        assert held.message == "🤐 I'd rather not answer that."
+        assert harness.fake.automod_checks == [(OWNER, "The quokka is the happiest animal.")]
+        assert harness.app.stats.blocked[("automod", "automod")] == 1
+
+        llm.reply = "Dogs are very happy too."
+        passed = await harness.reply_to(await harness.say(MOD, "!ask and dogs?"))
+        assert passed.message == "Dogs are very happy too."
+        assert len(harness.fake.automod_checks) == 2
+
+        await harness.say(VIEWER, "!ping", channel=SECOND)  # our own words: never checked
+        await harness.settle()
+        assert len(harness.fake.automod_checks) == 2
+
+
+async def test_automod_that_cannot_answer_lets_the_gated_answer_through(harness: Harness) -> None:
+    harness.fake.automod_terms = {"quokka"}  # but the broadcaster never granted moderation:read
+    async with FakeLLM(flavour="lmstudio", reply="The quokka is the happiest animal.") as llm:
+        harness.store_bot_token()
+        settings = harness.settings(
+            llm={"provider": "lmstudio", "base_url": llm.base_url}, twitch={"automod": True}
+        )
+        await harness.start(settings)
+        sent = await harness.reply_to(await harness.say(VIEWER, "!ask happiest animal?"))
+    assert sent.message == "The quokka is the happiest animal."
+    assert harness.fake.automod_checks == []

@@ -65,6 +65,8 @@ class CompletionsMixin:
 
         async with self._slot():
             await asyncio.sleep(self.latency_s)
+            if fault is not None and fault.kind == "malformed":
+                return await self._malformed(request, body, fault)
             choices = await self._choices(body)
             if body.get("stream"):
                 return await self._stream(request, body, choices, fault)
@@ -187,6 +189,19 @@ class CompletionsMixin:
             ],
             "usage": _usage(body, choices),
         }
+
+    async def _malformed(
+        self, request: web.Request, body: Body, fault: Fault
+    ) -> web.StreamResponse:
+        if not body.get("stream"):
+            return _json_response(fault.payloads[0])
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        await resp.prepare(request)
+        for payload in fault.payloads:
+            await resp.write(self._event(json.dumps(payload)))
+        await resp.write(self._event("[DONE]"))
+        await resp.write_eof()
+        return resp
 
     async def _stream(
         self, request: web.Request, body: Body, choices: list[_Choice], fault: Fault | None

@@ -62,7 +62,7 @@ _WORDS_PER_CHUNK = 3
 class Fault:
     """One scripted misbehaviour, consumed by the next chat completion request."""
 
-    kind: Literal["error", "rate_limit", "drop", "hang"]
+    kind: Literal["error", "rate_limit", "drop", "hang", "malformed"]
     status: int = 500
     shape: ErrorShape = "auto"
     message: str | None = None
@@ -70,6 +70,7 @@ class Fault:
     chunks: int = 0  # drop: content chunks sent before closing the connection
     seconds: float | None = None  # hang: None means until the client or the server gives up
     after_chunks: int | None = None  # hang: stall mid-stream instead of before the response
+    payloads: tuple[Any, ...] = ()  # malformed: the JSON values sent instead of the answer
 
 
 @dataclass

@@ -158,6 +158,11 @@ class FakeLLM(CompletionsMixin, SSEMixin):
         """
         self._queue(Fault("hang", seconds=seconds, after_chunks=after_chunks), times)
 
+    def malformed_next(self, *payloads: Any, times: int = 1) -> None:
+        """Answer with these JSON values instead of the answer: each as one stream event (then
+        ``[DONE]``), or the first as the whole body of a plain request."""
+        self._queue(Fault("malformed", payloads=payloads), times)
+
     def clear_faults(self) -> None:
         self.faults.clear()
 

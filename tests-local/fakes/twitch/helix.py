@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from aiohttp import web
@@ -185,6 +186,31 @@ class HelixMixin:
             self._spawn(self._deliver(CHAT_MESSAGE, event, condition, None))
         sent = {"message_id": record.message_id, "is_sent": True, "drop_reason": None}
         return _json({"data": [sent]})
+
+    async def _check_automod_status(self, request: web.Request, token: FakeToken) -> web.Response:
+        """Check AutoMod Status: the broadcaster must have granted moderation:read to this
+        client (with an app token) or be the token's user; rate limited per channel."""
+        broadcaster_id = request.query.get("broadcaster_id", "")
+        if broadcaster_id not in self.users:
+            return _helix_error(400, "The broadcaster_id query parameter is required")
+        if token.user_id not in (None, broadcaster_id):
+            return _helix_error(403, "Broadcaster ID doesn't match the User ID in the token")
+        if "moderation:read" not in self._grants.get(broadcaster_id, set()):
+            return _helix_error(401, "Missing scope: moderation:read")
+        now = self._clock()
+        recent = [t for b, _, t in self._automod_log if b == broadcaster_id and now - t < 60]
+        if len(recent) >= self.automod_per_minute:
+            reset = str(int(time.time() + 60 - (now - min(recent))))
+            return _helix_error(429, "Too Many Requests", {"Ratelimit-Reset": reset})
+        body = request[_JSON_BODY] if isinstance(request[_JSON_BODY], dict) else {}
+        results = []
+        for message in body.get("data") or []:
+            text = str(message.get("msg_text", ""))
+            held = any(term in text.lower() for term in self.automod_terms)
+            results.append({"msg_id": message.get("msg_id"), "is_permitted": not held})
+            self.automod_checks.append((broadcaster_id, text))
+            self._automod_log.append((broadcaster_id, text, now))
+        return _json({"data": results})
 
     def _refuse(self, record: SentChat, status: int, message: str) -> web.Response:
         record.error = message

@@ -87,6 +87,12 @@ class FakeTwitch(PlumbingMixin, OAuthMixin, HelixMixin, ChatEventsMixin, Websock
         self.logged_in_user: str | None = None
         self.deny_authorization = False  # set True to press "Cancel" on the consent page
         self.redirect_uris: set[str] = set()
+        # AutoMod: messages with one of these terms are held; checks are rate limited per
+        # channel as on a normal (not affiliate or partner) channel.
+        self.automod_terms: set[str] = set()
+        self.automod_per_minute = 5
+        self.automod_checks: list[tuple[str, str]] = []  # (broadcaster id, text) answered
+        self._automod_log: list[tuple[str, str, float]] = []
         self._clock = clock
 
         self.users: dict[str, FakeUser] = {}
@@ -127,6 +133,9 @@ class FakeTwitch(PlumbingMixin, OAuthMixin, HelixMixin, ChatEventsMixin, Websock
             "/helix/eventsub/subscriptions", self._helix(self._delete_subscription)
         )
         app.router.add_post("/helix/chat/messages", self._helix(self._post_chat_message))
+        app.router.add_post(
+            "/helix/moderation/enforcements/status", self._helix(self._check_automod_status)
+        )
         app.router.add_route("*", "/helix/{tail:.*}", self._helix(self._helix_not_found))
         app.router.add_get("/ws", self._websocket)
 
