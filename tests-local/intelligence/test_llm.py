@@ -240,9 +240,7 @@ async def test_a_malformed_answer_is_a_typed_error_not_a_crash(lmstudio, event, 
 
     lmstudio.malformed_next(event)
     client = client_for(lmstudio, "lmstudio")
-    with pytest.raises(
-        LLMMalformedError, match="lmstudio: malformed answer: (choices|delta|message)"
-    ):
+    with pytest.raises(LLMMalformedError, match=r"lmstudio: malformed answer: \w+ is"):
         if stream:
             await collect(client)
         else:

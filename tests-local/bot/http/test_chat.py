@@ -75,7 +75,7 @@ async def test_chat_turns_are_logged(server):
 async def test_an_answer_the_gate_stops_ends_with_a_replace_event(start):
     async with FakeLLM(flavour="lmstudio", reply="Sure thing, you absolute asshole.") as llm:
         server = await start(llm)
-        headers, events, text = await chat(server, "Say something nice")
+        _, events, text = await chat(server, "Say something nice")
     assert "asshole" not in text
     assert {"type": "replace", "text": "🤐 I'd rather not answer that."} in events
     assert events[-1]["type"] == "end"

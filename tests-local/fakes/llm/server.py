@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import time
 from collections import deque
+from typing import Any
 
 from aiohttp import web
 
