@@ -89,7 +89,7 @@ class Fun(Component):
 
     async def _answer(self, ctx: Context, tone: Tone) -> Reply:
         # What the LLM would be asked passes the gate first: a refusal costs no LLM call.
-        if await self.gate.screen(ctx.args, Stage.INPUT, where_of(ctx.message)) is not None:
+        if await self.gate.screen(ctx.args, Stage.INPUT, lambda: where_of(ctx.message)) is not None:
             return Reply(text(ctx.language, "blocked"), source=Source.BLOCKED)
         try:
             answer = await self.ask_service.answer(

@@ -46,14 +46,13 @@ class Output:
 
     async def screen(self, reply: Reply, message: ChatMessage) -> Reply:
         """The reply as it may be said."""
-        where = where_of(message)
         if reply.stream is not None:
-            reply.stream = self._screened(reply, reply.stream, where)
+            reply.stream = self._screened(reply, reply.stream, where_of(message))
             return reply
         said = reply.text.strip()
         if not said:
             return Reply(text(self.language, "empty"))
-        if await self.gate.screen(said, Stage.REPLY, where) is not None:
+        if await self.gate.screen(said, Stage.REPLY, lambda: where_of(message)) is not None:
             return self.refusal()
         if reply.source not in (Source.LOCAL, Source.BLOCKED):  # a chat answer, not an essay
             said = capped(said, self.max_answer_chars)

@@ -55,7 +55,8 @@ async def pieces(*texts: str) -> AsyncIterator[str]:
 async def test_a_banphrase_blocks_and_the_block_is_recorded(store):
     gate = await make_gate(store)
     assert await gate.check("Paris is the capital.") is None
-    verdict = await gate.screen("Va te faire f0utre.", Stage.REPLY, Where("twitch", "chan", "7"))
+    where = Where("twitch", "chan", "7")
+    verdict = await gate.screen("Va te faire f0utre.", Stage.REPLY, lambda: where)
     assert verdict == Verdict(Layer.BANPHRASE, "va te faire foutre")
     assert gate.stats.blocked == {("reply", "banphrase"): 1}
     await store.flush()
