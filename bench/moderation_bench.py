@@ -75,6 +75,7 @@ async def costs() -> None:
             cached.append(time.perf_counter() - started)
     print(f"gate, banphrases, a text seen for the first time: {micros(fresh)}")
     print(f"gate, a verdict from the cache: {micros(cached)}")
+    await gate.store.aclose()
 
     async with FakeLLM(flavour="lmstudio", reply="Paris is the capital of France.") as llm:
         settings = Settings(
@@ -137,6 +138,7 @@ async def rates(model: ModerationModel | None) -> None:
                 f"  latency of a new text with the model: p50 {p50 * 1e3:.2f} ms, "
                 f"p95 {p95 * 1e3:.2f} ms"
             )
+    await gate.store.aclose()
 
 
 async def main(with_model: bool) -> None:
