@@ -3,6 +3,7 @@ what runs in the background, and stop it all cleanly."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from commands.moderation import Moderation
 from commands.output import Output
 from commands.router import Router
 from config.settings import BackendSettings, Settings
+from intelligence import words
 from intelligence.answers import AnswerPipeline
 from intelligence.ask import AskService
 from intelligence.cache import TieredCache
@@ -59,6 +61,7 @@ class App:
 
     async def start(self) -> None:
         """Open the database, load what earlier runs left, and start the background work."""
+        await asyncio.to_thread(words.load)  # the word lists, off the event loop
         await self.store.open()
         await self.banlist.start()
         await self.learned.load()
@@ -157,8 +160,7 @@ def build_app(
     jokes = JokeService(
         language=language,
         persona=persona,
-        ttl_s=cache_settings.joke_ttl_s,
-        max_jokes=cache_settings.joke_max,
+        settings=cache_settings,
         llm=pool,
         store=store,
         redis=redis,

@@ -127,6 +127,12 @@ class CacheSettings(Section):
     ask_ttl_s: float = Field(3600, gt=0)
     joke_ttl_s: float = Field(300, gt=0)
     joke_max: int = Field(100, ge=1)
+    # A channel never hears a joke (or a rewording of it) again among its last joke_window jokes
+    # within joke_window_s: everyone there reads every reply.
+    joke_window: int = Field(500, ge=1, le=100_000)
+    joke_window_s: float = Field(86_400.0, gt=0)
+    joke_batch: int = Field(8, ge=5, le=20)  # jokes asked of the LLM in one call
+    joke_wait_s: float = Field(3.0, gt=0, le=60)  # a cold pool waits this long, then offline
     fuzzy_threshold: float = Field(90.0, ge=50, le=100)
 
     @field_validator("redis_url")

@@ -203,7 +203,7 @@ class LLMClient:
             ),
             "stream": stream,
         }
-        if request.n > 1:
+        if request.n > 1 and self.provider != "lmstudio":  # LM Studio gives one answer anyway
             body["n"] = request.n
         if request.seed is not None:
             body["random_seed" if self.provider == "mistral" else "seed"] = request.seed

@@ -1,14 +1,16 @@
 """The offline backend: jokes and absurd themes made locally from word lists and templates.
 
 It answers when no LLM is configured, and later when every LLM is down. Every joke has a stable
-index, so "which jokes has this viewer seen" is a set of integers, and the pool is large
-(subjects × traits × templates, plus a few classics) so a viewer does not see a repeat.
+index; a template filled with any of its subjects and traits is one family (one joke, to a
+channel), like each classic.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
+from importlib import resources
 from typing import Literal
 
 Language = Literal["fr", "en"]
@@ -121,75 +123,14 @@ TRAITS: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
-# Placeholders: {the} {a} {of} are the whole "subject + trait" phrase ("le pigeon dépressif",
-# "a depressed pigeon", "du pigeon dépressif" / "the depressed pigeon's"); capitalised forms
-# {The} {A} {Of}; {pron} {Pron} is the pronoun (il/elle, it); {e} the French feminine ending.
-TEMPLATES: dict[str, list[str]] = {
-    "fr": [
-        "Pourquoi {the} ne joue jamais aux cartes ? Parce qu'{pron} a peur de tomber sur la dame "
-        "de pique… et de devoir lui parler.",
-        "{A} entre dans un bar. Le barman : « On ne sert pas les gens comme vous. » Réponse : "
-        "« Parfait, je venais juste pour le wifi. »",
-        "Quel est le sport préféré {of} ? Le saut à l'élastique émotionnel.",
-        "{The} a ouvert une chaîne Twitch. Trois viewers : sa mère, un bot, et le bot de sa mère.",
-        "Comment reconnaît-on {a} ? {Pron} commence toutes ses phrases par « En vrai… ».",
-        "{The} est allé{e} chez le psy. Le psy a pris des notes. Puis des vacances.",
-        "Pourquoi {the} traverse-t-{pron} la route ? Pour prouver que le poulet n'a pas le "
-        "monopole.",
-        "Le rêve {of} ? Un monde où le lundi serait optionnel et le goûter obligatoire.",
-        "{The} a essayé le yoga. Depuis mardi, {pron} est bloqué{e} en position du bretzel.",
-        "Que dit {a} à son banquier ? « Je ne suis pas à découvert, je suis en mode exploration. »",
-        "{The} a écrit un livre de développement personnel. Chapitre 1 : « Arrête de lire et va "
-        "dormir. »",
-        "Pourquoi {the} parle-t-{pron} aux plantes ? Parce que les plantes, au moins, ne "
-        "l'interrompent jamais.",
-    ],
-    "en": [
-        "Why doesn't {the} play cards? Too afraid of drawing the queen of spades and having to "
-        "make small talk.",
-        '{A} walks into a bar. The bartender says: "We don\'t serve your kind." It replies: '
-        '"Fine, I\'m only here for the wifi."',
-        "What's {of} favourite sport? Emotional bungee jumping.",
-        "{The} started streaming. Three viewers: its mum, a bot, and its mum's bot.",
-        'How do you spot {a}? Every sentence starts with "Actually…".',
-        "{The} went to therapy. The therapist took notes. Then a holiday.",
-        "Why did {the} cross the road? To prove chickens don't own the idea.",
-        "{Of} dream? A world where Mondays are optional and snacks are mandatory.",
-        "{The} tried yoga. It has been stuck in pretzel pose since Tuesday.",
-        "What did {the} tell the bank? \"I'm not overdrawn, I'm in exploration mode.\"",
-        '{The} wrote a self-help book. Chapter one: "Stop reading and go to bed."',
-        "Why does {the} talk to plants? Because plants never interrupt.",
-    ],
-}
-
-CLASSICS: dict[str, list[str]] = {
-    "fr": [
-        "Que dit un escargot quand il croise une limace ? « Oh, un naturiste ! »",
-        "Pourquoi les plongeurs plongent-ils toujours en arrière ? Parce que sinon ils tombent "
-        "dans le bateau.",
-        "Quel est le comble pour un électricien ? De ne pas être au courant.",
-        "Qu'est-ce qui est jaune et qui attend ? Jonathan.",
-        "Pourquoi les poissons détestent l'ordinateur ? À cause du net.",
-        "Que fait une fraise sur un cheval ? Tagada tagada.",
-        "Comment appelle-t-on un chat tombé dans un pot de peinture le jour de Noël ? "
-        "Un chat-peint de Noël.",
-        "Quel est le comble pour un jardinier ? De raconter des salades.",
-        "Pourquoi le livre de maths est-il triste ? Parce qu'il a trop de problèmes.",
-        "Que dit un zéro à un huit ? « Joli ceinture ! »",
-    ],
-    "en": [
-        "Why don't skeletons fight each other? They don't have the guts.",
-        "I told my wife she was drawing her eyebrows too high. She looked surprised.",
-        "Why did the scarecrow win an award? Because he was outstanding in his field.",
-        "What do you call a fake noodle? An impasta.",
-        "Why don't eggs tell jokes? They'd crack each other up.",
-        "What do you call a bear with no teeth? A gummy bear.",
-        "Why did the math book look sad? It had too many problems.",
-        "What did zero say to eight? Nice belt!",
-        "I'm reading a book about anti-gravity. It's impossible to put down.",
-        "Why can't a bicycle stand on its own? It's two tired.",
-    ],
-}
+# The jokes live in offline_jokes.json: per language, "templates" about an absurd character and
+# "classics". Template placeholders: {the} {a} {of} are the whole "subject + trait" phrase ("le
+# pigeon dépressif", "a depressed pigeon", "du pigeon dépressif" / "the depressed pigeon's");
+# capitalised forms {The} {A} {Of}; {pron} {Pron} is the pronoun (il/elle, it); {e} the French
+# feminine ending.
+_JOKES = json.loads(resources.files(__package__).joinpath("offline_jokes.json").read_text("utf-8"))
+TEMPLATES: dict[str, list[str]] = {lang: jokes["templates"] for lang, jokes in _JOKES.items()}
+CLASSICS: dict[str, list[str]] = {lang: jokes["classics"] for lang, jokes in _JOKES.items()}
 
 
 def _capitalise(text: str) -> str:
@@ -206,6 +147,11 @@ class OfflineJokes:
         self._templates = TEMPLATES[language]
         self._classics = CLASSICS[language]
         self._generated = len(self._subjects) * len(self._traits) * len(self._templates)
+        # One family per template and per classic: a template told of another character is
+        # the same joke to a channel that heard it.
+        self.families = [f"offline:{language}:t{i}" for i in range(len(self._templates))] + [
+            f"offline:{language}:c{i}" for i in range(len(self._classics))
+        ]
 
     def __len__(self) -> int:
         return len(self._classics) + self._generated
@@ -219,18 +165,18 @@ class OfflineJokes:
         s, tr = divmod(index, len(self._traits))
         return self._fill(self._templates[t], self._subjects[s], self._traits[tr])
 
-    def pick(self, turn: int, rng: random.Random) -> int:
-        """The index of a joke for a viewer's ``turn``-th joke. Turns walk through the templates
-        (and a classic every so often), so a viewer's jokes in a row never share their shape,
-        only a subject or a trait."""
-        slots = len(self._templates) + 1
-        slot = turn % slots
-        if slot == len(self._templates):
-            return rng.randrange(len(self._classics))
-        subject, trait = rng.randrange(len(self._subjects)), rng.randrange(len(self._traits))
-        return len(self._classics) + (
-            (subject * len(self._traits) + trait) * len(self._templates) + slot
-        )
+    def fresh(self, heard: set[str], rng: random.Random) -> str | None:
+        """A family not in ``heard``, at random; None when every one was heard."""
+        unheard = [family for family in self.families if family not in heard]
+        return rng.choice(unheard) if unheard else None
+
+    def tell(self, family: str, rng: random.Random) -> str:
+        """A joke of ``family``: a classic as it is, a template of a random character."""
+        kind, number = family.rpartition(":")[2][0], int(family.rpartition(":")[2][1:])
+        if kind == "c":
+            return self._classics[number]
+        subject, trait = rng.choice(self._subjects), rng.choice(self._traits)
+        return self._fill(self._templates[number], subject, trait)
 
     def theme(self, rng: random.Random | None = None) -> str:
         """An absurd theme such as "le pigeon dépressif" or "the depressed pigeon"."""

@@ -52,6 +52,7 @@ class Stats:
         self.saved_tokens = 0
         self.blocked: Counter[tuple[str, str]] = Counter()  # by (stage, layer) of the gate
         self.moderation_errors = 0  # the moderation model gave no verdict
+        self.joke_rejects: Counter[str] = Counter()  # LLM jokes refused, by reason
         self._latency: dict[str, deque[float]] = {}
         self.histograms: dict[str, Histogram] = {}  # per command and per llm:<backend>
 
@@ -84,6 +85,9 @@ class Stats:
 
     def record_block(self, stage: str, layer: str) -> None:
         self.blocked[(stage, layer)] += 1
+
+    def record_joke_reject(self, reason: str) -> None:
+        self.joke_rejects[reason] += 1
 
     def record_moderation_error(self) -> None:
         self.moderation_errors += 1

@@ -92,6 +92,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX blocked_by_time ON blocked (at);
     """,
+    # 3: joke families (a joke and its rewordings), and what each channel heard
+    """
+    ALTER TABLE jokes ADD COLUMN family TEXT NOT NULL DEFAULT '';
+    UPDATE jokes SET family = key;
+    ALTER TABLE jokes_served ADD COLUMN family TEXT NOT NULL DEFAULT '';
+    UPDATE jokes_served SET family = joke_key;
+    CREATE INDEX jokes_served_by_channel ON jokes_served (channel, at);
+    CREATE INDEX jokes_by_time ON jokes (created_at);
+    """,
 ]
 
 BATCH = 500  # writes committed together at most

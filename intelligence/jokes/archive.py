@@ -41,18 +41,27 @@ class JokeArchive:
     def is_retired(self, key: str) -> bool:
         return key in self._retired
 
-    def add(self, key: str, text: str, style: str, source: str) -> None:
+    def add(self, key: str, family: str, text: str, style: str, source: str) -> None:
         self._store.write(
-            "INSERT OR IGNORE INTO jokes (key, text, language, style, source, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (key, text, self._language, style, source, time.time()),
+            "INSERT OR IGNORE INTO jokes (key, family, text, language, style, source, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, family, text, self._language, style, source, time.time()),
+        )
+
+    async def recent(self, limit: int) -> list[aiosqlite.Row]:
+        """The newest LLM jokes with their families, to know their rewordings (at start-up)."""
+        return await self._store.fetch(
+            "SELECT key, family, text FROM jokes WHERE language = ? AND source = 'llm' "
+            "ORDER BY created_at DESC LIMIT ?",
+            (self._language, limit),
         )
 
     async def well_rated(self, limit: int = 30) -> list[aiosqlite.Row]:
         """LLM jokes the chat liked, best first: they come back before new ones are made."""
         return await self._store.fetch(
-            "SELECT key, text, style, score FROM jokes WHERE language = ? AND source = 'llm' "
-            "AND retired = 0 AND score > 0 ORDER BY score DESC, created_at DESC LIMIT ?",
+            "SELECT key, family, text, style, score FROM jokes WHERE language = ? "
+            "AND source = 'llm' AND retired = 0 AND score > 0 "
+            "ORDER BY score DESC, created_at DESC LIMIT ?",
             (self._language, limit),
         )
 

@@ -1,13 +1,17 @@
-"""The jokes each viewer got lately: never one of their last ``RECENT_PER_VIEWER`` again.
+"""Who heard which joke lately, by joke family (a joke and its rewordings).
 
-Memory first, filled from SQLite once at start-up (one query, so a new viewer costs no database
-round trip); Redis adds what other instances served.
+Two audiences: each viewer (their last ``RECENT_PER_VIEWER`` jokes, in every channel and on every
+instance) and each channel (its last ``joke_window`` jokes within ``joke_window_s``: everyone
+there reads every reply). Memory first, filled from SQLite once at start-up (one query per
+audience kind, so a new viewer costs no database round trip); Redis adds what other instances
+told.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Literal
 
 from cachetools import LRUCache
 
@@ -15,89 +19,92 @@ from intelligence.redis_tier import RedisTier
 from intelligence.store import Store
 
 RECENT_PER_VIEWER = 50
-MAX_VIEWERS = 100_000
-HISTORY_TTL_S = 30 * 86400
-HISTORY_PREFIX = "quipbot:v1:seen:"  # Redis lists of what each viewer got, shared by instances
+MAX_AUDIENCES = 100_000
+VIEWER_TTL_S = 30 * 86400
+HEARD_PREFIX = "quipbot:v2:heard:"  # Redis lists of "family|epoch", per audience
 
 
-class _Recent(LRUCache[str, deque[str]]):
-    """Viewers' recent jokes; remembers whether it ever had to forget one."""
+class _Recent(LRUCache[str, deque[tuple[str, float]]]):
+    """Audiences' recent jokes; remembers whether it ever had to forget one."""
 
     evicted = False
 
-    def popitem(self) -> tuple[str, deque[str]]:
+    def popitem(self) -> tuple[str, deque[tuple[str, float]]]:
         self.evicted = True
         return super().popitem()
 
 
-class ServedHistory:
-    def __init__(self, store: Store, redis: RedisTier | None) -> None:
+class Heard:
+    """The families one kind of audience heard: keyed by the ``jokes_served`` column
+    ``column`` ("viewer" or "channel"), the last ``keep`` of them, none older than ``max_age_s``."""
+
+    def __init__(
+        self,
+        store: Store,
+        redis: RedisTier | None,
+        *,
+        column: Literal["viewer", "channel"],
+        keep: int,
+        max_age_s: float = VIEWER_TTL_S,
+    ) -> None:
         self._store = store
         self._redis = redis
-        self._recent = _Recent(MAX_VIEWERS)
+        self.column = column
+        self.keep = keep
+        self.max_age_s = max_age_s
+        self._recent = _Recent(MAX_AUDIENCES)
 
     async def load(self) -> None:
-        """Every viewer's recent jokes, in one query (at start-up)."""
+        """Every audience's recent jokes, in one query (at start-up)."""
         rows = await self._store.fetch(
-            "SELECT viewer, joke_key FROM (SELECT viewer, joke_key, at, ROW_NUMBER() OVER "
-            "(PARTITION BY viewer ORDER BY at DESC) AS newest FROM jokes_served) "
-            "WHERE newest <= ? ORDER BY at",
-            (RECENT_PER_VIEWER,),
+            f"SELECT {self.column}, family, at FROM (SELECT {self.column}, family, at, "
+            f"ROW_NUMBER() OVER (PARTITION BY {self.column} ORDER BY at DESC) AS newest "
+            f"FROM jokes_served WHERE at >= ?) WHERE newest <= ? ORDER BY at",
+            (time.time() - self.max_age_s, self.keep),
         )
-        for viewer, key in rows:
-            recent = self._recent.get(viewer)
+        for audience, family, at in rows:
+            recent = self._recent.get(audience)
             if recent is None:
-                recent = self._recent[viewer] = deque(maxlen=RECENT_PER_VIEWER)
-            recent.append(key)
-        # Older rows can never matter again: keep the table as small as the guarantee.
-        self._store.write(
-            "DELETE FROM jokes_served WHERE rowid IN (SELECT rowid FROM (SELECT rowid, "
-            "ROW_NUMBER() OVER (PARTITION BY viewer ORDER BY at DESC) AS newest "
-            "FROM jokes_served) WHERE newest > ?)",
-            (RECENT_PER_VIEWER,),
-        )
+                recent = self._recent[audience] = deque(maxlen=self.keep)
+            recent.append((family, at))
 
-    async def _local(self, viewer: str) -> deque[str]:
-        recent = self._recent.get(viewer)
+    async def _local(self, audience: str) -> deque[tuple[str, float]]:
+        recent = self._recent.get(audience)
         if recent is None:
-            keys: list[str] = []
-            if self._recent.evicted:  # this viewer may have been forgotten: ask the database
+            found: list[tuple[str, float]] = []
+            if self._recent.evicted:  # this audience may have been forgotten: ask the database
                 rows = await self._store.fetch(
-                    "SELECT joke_key FROM jokes_served WHERE viewer = ? ORDER BY at DESC LIMIT ?",
-                    (viewer, RECENT_PER_VIEWER),
+                    f"SELECT family, at FROM jokes_served WHERE {self.column} = ? AND at >= ? "
+                    "ORDER BY at DESC LIMIT ?",
+                    (audience, time.time() - self.max_age_s, self.keep),
                 )
-                keys = [row[0] for row in reversed(rows)]
-            recent = self._recent[viewer] = deque(keys, maxlen=RECENT_PER_VIEWER)
+                found = [(row[0], row[1]) for row in reversed(rows)]
+            recent = self._recent[audience] = deque(found, maxlen=self.keep)
         return recent
 
-    def _redis_key(self, viewer: str) -> str:
-        return HISTORY_PREFIX + viewer
+    def _redis_key(self, audience: str) -> str:
+        return f"{HEARD_PREFIX}{self.column}:{audience}"
 
-    async def seen(self, viewer: str) -> set[str]:
-        seen = set(await self._local(viewer))
+    async def families(self, audience: str) -> set[str]:
+        """The families ``audience`` heard within the window, on every instance."""
+        since = time.time() - self.max_age_s
+        heard = {family for family, at in await self._local(audience) if at >= since}
         if self._redis is not None:
-            seen.update(await self._redis.recent(self._redis_key(viewer), RECENT_PER_VIEWER) or ())
-        return seen
+            shared = await self._redis.recent(self._redis_key(audience), self.keep) or ()
+            for entry in shared:
+                family, _, at = entry.rpartition("|")
+                if family and float(at or 0) >= since:
+                    heard.add(family)
+        return heard
 
-    def seen_here(self, viewer: str) -> set[str]:
+    def families_here(self, audience: str) -> set[str]:
         """What this instance knows without waiting (for background decisions)."""
-        return set(self._recent.get(viewer, ()))
+        since = time.time() - self.max_age_s
+        return {family for family, at in self._recent.get(audience, ()) if at >= since}
 
-    async def latest(self, viewer: str) -> str | None:
-        if self._redis is not None:
-            shared = await self._redis.recent(self._redis_key(viewer), 1)
-            if shared:
-                return shared[0]
-        local = await self._local(viewer)
-        return local[-1] if local else None
-
-    async def record(self, viewer: str, key: str, channel: str) -> None:
-        (await self._local(viewer)).append(key)
-        self._store.write(
-            "INSERT INTO jokes_served (viewer, joke_key, channel, at) VALUES (?, ?, ?, ?)",
-            (viewer, key, channel, time.time()),
-        )
+    async def record(self, audience: str, family: str, at: float) -> None:
+        (await self._local(audience)).append((family, at))
         if self._redis is not None:
             await self._redis.push_recent(
-                self._redis_key(viewer), key, RECENT_PER_VIEWER, HISTORY_TTL_S
+                self._redis_key(audience), f"{family}|{at:.0f}", self.keep, self.max_age_s
             )

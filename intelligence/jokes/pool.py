@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 from intelligence.redis_tier import RedisTier
 
-POOL_PREFIX = "quipbot:v1:jokes:"  # Redis sets of fresh LLM jokes, so instances share one pool
+POOL_PREFIX = "quipbot:v2:jokes:"  # Redis sets of fresh LLM jokes, so instances share one pool
 CLEANUP_TO = 0.8
 
 
 @dataclass(slots=True)
 class PoolJoke:
-    key: str
+    key: str  # the exact text's identity
+    family: str  # the joke's, shared by its rewordings (see ``similar``)
     text: str
     style: str
     created_at: float
@@ -61,13 +62,17 @@ class JokePool:
         for key in [k for k, j in self._jokes.items() if now - j.created_at >= self.ttl_s]:
             del self._jokes[key]
 
-    def lasting(self, for_s: float) -> list[str]:
-        """The keys of the jokes that stay in the pool ``for_s`` seconds more."""
+    def lasting(self, for_s: float) -> list[PoolJoke]:
+        """The jokes that stay in the pool ``for_s`` seconds more."""
         now = self._clock()
-        return [j.key for j in self._jokes.values() if now - j.created_at < self.ttl_s - for_s]
+        return [j for j in self._jokes.values() if now - j.created_at < self.ttl_s - for_s]
 
-    def pick(self, avoid: set[str], style: str) -> PoolJoke | None:
-        candidates = [j for j in self._jokes.values() if j.key not in avoid]
+    def families(self) -> set[str]:
+        return {joke.family for joke in self._jokes.values()}
+
+    def pick(self, heard: set[str], style: str) -> PoolJoke | None:
+        """A joke of a family not in ``heard``, well-rated ones and the viewer's style first."""
+        candidates = [j for j in self._jokes.values() if j.family not in heard]
         if not candidates:
             return None
         # Well-rated jokes come back more often; the viewer's style is preferred, not required.
@@ -91,7 +96,10 @@ class JokePool:
     async def share(self, jokes: list[PoolJoke]) -> None:
         """Offer freshly made jokes to the other instances."""
         if self._redis is not None and jokes:
-            made = [json.dumps({"key": j.key, "text": j.text, "style": j.style}) for j in jokes]
+            made = [
+                json.dumps({"key": j.key, "family": j.family, "text": j.text, "style": j.style})
+                for j in jokes
+            ]
             await self._redis.add_fresh(self._redis_key, made, self.ttl_s)
 
     async def shared(self) -> list[PoolJoke]:
@@ -102,5 +110,6 @@ class JokePool:
         for value, age in await self._redis.fresh(self._redis_key, self.ttl_s):
             joke = json.loads(value)
             if joke["key"] not in self._jokes:
-                found.append(PoolJoke(joke["key"], joke["text"], joke["style"], now - age))
+                family = joke.get("family", joke["key"])
+                found.append(PoolJoke(joke["key"], family, joke["text"], joke["style"], now - age))
         return found

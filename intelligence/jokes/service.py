@@ -1,24 +1,24 @@
-"""!joke: a fresh joke for every viewer, at cache speed, with few LLM calls.
+"""!joke: a fresh joke for every viewer and for their whole channel, at cache speed, with few
+LLM calls.
 
-The first version keyed a cache by ``{prompt}_{user}_v{count//3}_{int(time/300)}`` plus a random
-style, so hits were rare and a viewer could get the same joke twice. Here the same mechanisms
-serve their purpose instead:
-
-- one shared **pool** of recent jokes (``pool``); a joke made for one viewer serves every viewer
-  who has not had it;
-- each viewer's **history** of their last 50 jokes (``history``), keyed by the platform's stable
-  user id: never a joke from it again;
-- the **session counter** and its **variant windows** (every 3 jokes, every ``joke_ttl_s``)
-  rotate the viewer's **style**, which only weighs the choice and shapes what is generated, so
-  styles never split the pool into misses; a lookup does not advance the counter, a served
-  joke does;
-- the pool **refills in the background** (``refill``), a batch of jokes per LLM call; votes
-  (``archive``) bring well-rated jokes back and retire bad ones.
+- one shared **pool** of recent jokes (``pool``); a joke made for one channel serves every
+  channel and viewer that has not heard it;
+- freshness by **family** (a joke and its rewordings, ``similar``), for two audiences
+  (``history``): a viewer never hears a joke again among their last 50, anywhere, and a channel
+  never among its last ``joke_window`` within ``joke_window_s``;
+- the session counter and its **variant windows** (every 3 jokes, every ``joke_ttl_s``) rotate the
+  viewer's **style**, which only weighs the choice and shapes what is generated;
+- the pool **refills in the background** (``refill``): a batch of jokes per LLM call, each one
+  through the quality gate, the moderation gate and the rewording check; votes (``archive``)
+  bring well-rated jokes back and retire bad ones;
+- with no LLM (or a slow one, after ``joke_wait_s``), **offline** jokes follow the same rules: a
+  template is one family, whatever its subject.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -26,10 +26,12 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache
 
+from config.settings import CacheSettings
 from intelligence.jokes.archive import JokeArchive, Vote
-from intelligence.jokes.history import MAX_VIEWERS, ServedHistory
+from intelligence.jokes.history import MAX_AUDIENCES, RECENT_PER_VIEWER, Heard
 from intelligence.jokes.pool import JokePool, PoolJoke
 from intelligence.jokes.refill import Refiller
+from intelligence.jokes.similar import MAX_KNOWN, Families
 from intelligence.jokes.text import joke_key
 from intelligence.moderation import Gate
 from intelligence.offline import Language, OfflineJokes
@@ -41,7 +43,9 @@ from intelligence.sources import Source
 from intelligence.stats import Stats
 from intelligence.store import Store
 
-MAX_CHANNELS = 10_000
+log = logging.getLogger(__name__)
+
+LAST_PREFIX = "quipbot:v2:last:"  # Redis: the key of the joke a viewer got last, for !vote
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +61,7 @@ class JokeService:
         *,
         language: Language,
         persona: str,
-        ttl_s: float,
-        max_jokes: int,
+        settings: CacheSettings,
         llm: LLMPool,
         store: Store,
         redis: RedisTier | None,
@@ -69,17 +72,28 @@ class JokeService:
         rng: random.Random | None = None,
     ) -> None:
         self.language = language
-        self.ttl_s = ttl_s
+        self.ttl_s = settings.joke_ttl_s
+        self.wait_s = settings.joke_wait_s
         self.offline = OfflineJokes(language)
         self.llm = llm
         self.stats = stats
+        self._store = store
+        self._redis = redis
         self._clock = clock
         self._rng = rng or random.Random()
-        self.history = ServedHistory(store, redis)
+        self.viewers = Heard(store, redis, column="viewer", keep=RECENT_PER_VIEWER)
+        self.channels = Heard(
+            store,
+            redis,
+            column="channel",
+            keep=settings.joke_window,
+            max_age_s=settings.joke_window_s,
+        )
         self.archive = JokeArchive(store, language)
+        self.families = Families()
         self.pool = JokePool(
-            ttl_s=ttl_s,
-            max_jokes=max_jokes,
+            ttl_s=settings.joke_ttl_s,
+            max_jokes=settings.joke_max,
             redis=redis,
             shared_scope=f"{language}|{llm.model}|{persona}",
             clock=clock,
@@ -87,25 +101,50 @@ class JokeService:
         )
         self.refill = Refiller(
             pool=self.pool,
-            history=self.history,
+            viewers=self.viewers,
+            channels=self.channels,
             archive=self.archive,
+            families=self.families,
             llm=llm,
             sanitiser=sanitiser,
             gate=gate,
+            stats=stats,
             language=language,
             persona=persona,
+            batch=settings.joke_batch,
             clock=clock,
             rng=self._rng,
         )
-        self._served_count: LRUCache[str, int] = LRUCache(MAX_VIEWERS)  # the session counter
-        self._channel_last: LRUCache[str, str] = LRUCache(MAX_CHANNELS)
+        self._served_count: LRUCache[str, int] = LRUCache(MAX_AUDIENCES)  # the session counter
+        self._last: LRUCache[str, str] = LRUCache(MAX_AUDIENCES)  # viewer → their last joke
 
     async def start(self) -> None:
-        await self.history.load()
+        await self.viewers.load()
+        await self.channels.load()
+        self.prune()
         await self.archive.load()
+        for row in reversed(await self.archive.recent(MAX_KNOWN)):  # know their rewordings
+            self.families.remember(row["key"], row["text"], row["family"])
 
     async def aclose(self) -> None:
         await self.refill.aclose()
+
+    def prune(self) -> None:
+        """Forget who heard what once no guarantee needs it: beyond a viewer's last 50 (or 30
+        days) and beyond the channel's window."""
+        now = time.time()
+        self._store.write(
+            "DELETE FROM jokes_served WHERE rowid IN (SELECT rowid FROM (SELECT rowid, at, "
+            "ROW_NUMBER() OVER (PARTITION BY viewer ORDER BY at DESC) AS by_viewer, "
+            "ROW_NUMBER() OVER (PARTITION BY channel ORDER BY at DESC) AS by_channel "
+            "FROM jokes_served) WHERE (by_viewer > ? OR at < ?) AND (by_channel > ? OR at < ?))",
+            (
+                self.viewers.keep,
+                now - self.viewers.max_age_s,
+                self.channels.keep,
+                now - self.channels.max_age_s,
+            ),
+        )
 
     def style_for(self, viewer: str) -> str:
         """The viewer's style for this variant window: it changes every 3 jokes they get and
@@ -116,40 +155,61 @@ class JokeService:
         return styles[int.from_bytes(digest) % len(styles)]
 
     async def next_for(self, viewer: str, channel: str) -> Joke:
-        """A joke ``viewer`` did not get among their last 50, and not the one this channel just
-        heard (Twitch drops a message identical to one sent within 30 s)."""
-        self.refill.note_demand(viewer)
+        """A joke neither ``viewer`` (among their last 50, anywhere) nor ``channel`` (within
+        its window) heard, in any wording."""
+        self.refill.note_demand(viewer, channel)
         self.pool.expire()
-        avoid = await self.history.seen(viewer)
-        if last := self._channel_last.get(channel):
-            avoid.add(last)
+        heard = await self.viewers.families(viewer) | await self.channels.families(channel)
         style = self.style_for(viewer)
-        joke, source = self.pool.pick(avoid, style), Source.L1
+        joke, source = self.pool.pick(heard, style), Source.L1
         if joke is None and self.llm.available():
-            await self.refill.now()
-            joke, source = self.pool.pick(avoid, style), Source.LLM
+            await self.refill.now(self.wait_s)
+            joke, source = self.pool.pick(heard, style), Source.LLM
         if joke is None:
-            joke, source = self._offline(viewer, avoid), Source.FALLBACK
-        await self.history.record(viewer, joke.key, channel)
-        self._served_count[viewer] = self._served_count.get(viewer, 0) + 1
-        self._channel_last[channel] = joke.key
+            joke, source = self._offline(heard, channel), Source.FALLBACK
+        await self._record(viewer, channel, joke)
         if source is Source.L1:
             self.stats.record_saved(0)
         self.refill.in_background()
         return Joke(joke.text, source, joke.key)
 
-    def _offline(self, viewer: str, avoid: set[str]) -> PoolJoke:
-        # Viewers start their walk through the offline shapes at different places, so a busy
-        # channel does not hear the same shape from everyone.
-        start = int.from_bytes(hashlib.blake2b(viewer.encode(), digest_size=2).digest())
-        turn = start + self._served_count.get(viewer, 0)
-        for attempt in range(100):
-            text = self.offline.joke(self.offline.pick(turn + attempt // 10, self._rng))
-            key = joke_key(text)
-            if key not in avoid:
-                break
-        self.archive.add(key, text, "", "offline")
-        return PoolJoke(key, text, "", self._clock())
+    def _offline(self, heard: set[str], channel: str) -> PoolJoke:
+        family = self.offline.fresh(heard, self._rng)
+        if family is None:  # the channel heard every offline joke: the least bad repeat
+            log.warning("offline jokes: %s heard them all; one comes back", channel)
+            family = self._rng.choice(self.offline.families)
+        text = self.offline.tell(family, self._rng)
+        key = joke_key(text)
+        self.archive.add(key, family, text, "", "offline")
+        return PoolJoke(key, family, text, "", self._clock())
+
+    async def _record(self, viewer: str, channel: str, joke: PoolJoke) -> None:
+        at = time.time()
+        await self.viewers.record(viewer, joke.family, at)
+        await self.channels.record(channel, joke.family, at)
+        self._store.write(
+            "INSERT INTO jokes_served (viewer, joke_key, family, channel, at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (viewer, joke.key, joke.family, channel, at),
+        )
+        self._served_count[viewer] = self._served_count.get(viewer, 0) + 1
+        self._last[viewer] = joke.key
+        if self._redis is not None:
+            await self._redis.set(LAST_PREFIX + viewer, joke.key, self.viewers.max_age_s)
+
+    async def latest(self, viewer: str) -> str | None:
+        """The key of the joke ``viewer`` got last, on any instance."""
+        if self._redis is not None:
+            shared = await self._redis.get(LAST_PREFIX + viewer)
+            if shared:
+                return shared.decode()
+        if viewer in self._last:
+            return self._last[viewer]
+        rows = await self._store.fetch(
+            "SELECT joke_key FROM jokes_served WHERE viewer = ? ORDER BY at DESC LIMIT 1",
+            (viewer,),
+        )
+        return rows[0][0] if rows else None
 
     def pool_size(self) -> int:
         return len(self.pool)
@@ -157,7 +217,7 @@ class JokeService:
     async def vote(self, viewer: str, value: int, key: str | None = None) -> Vote | None:
         """+1 or -1 for ``key``, or for the last joke the viewer got. A second vote replaces
         the first. None when there is no such joke."""
-        key = key or await self.history.latest(viewer)
+        key = key or await self.latest(viewer)
         if key is None:
             return None
         vote = await self.archive.vote(viewer, key, value)

@@ -17,14 +17,27 @@ MOD = frozenset({Role.MODERATOR})
 _counter = itertools.count(1)
 
 
+def made_up(n: int) -> str:
+    """A word no dictionary has, different for every n: it makes each fake joke its own."""
+    syllables = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+    word, n = "", n + len(syllables) ** 2  # three syllables at least
+    while n:
+        n, rest = divmod(n, len(syllables))
+        word += syllables[rest]
+    return word
+
+
 def joke_batch(body: dict) -> str:
-    """The fake LLM as a joke writer: a numbered preamble and N new French jokes."""
+    """The fake LLM as a joke writer: a numbered preamble and N new French jokes, each with
+    words of its own (so no two are rewordings of one another)."""
     wanted = len(re.findall(r"^\d+\. ", body["messages"][-1]["content"], re.MULTILINE))
-    jokes = [
-        f"{i}. Pourquoi le pigeon numéro {n} traverse la route ? Parce que le pigeon "
-        f"numéro {n} est en retard."
-        for i, n in enumerate((next(_counter) for _ in range(wanted)), 1)
-    ]
+    jokes = []
+    for i, n in enumerate((next(_counter) for _ in range(wanted)), 1):
+        a, b, c, d = (made_up(4 * n + k) for k in range(4))
+        jokes.append(
+            f"{i}. Pourquoi le pigeon {a} traverse-t-il toujours la route avec le {b} ? Parce "
+            f"que le {c} est toujours en retard avec le {d}."
+        )
     return "Voici des blagues :\n" + "\n".join(jokes)
 
 

@@ -3,6 +3,8 @@ the fake LLM."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from support.stack import (  # noqa: F401 (fixtures)
     MOD,
@@ -44,16 +46,19 @@ async def test_1000_jokes_for_50_viewers_with_restarts_never_repeat(fake, make_a
     assert fake.calls < 1000 * 0.3  # a batch per call, shared between viewers
 
 
-async def test_jokes_are_shared_and_never_twice_in_a_row_in_a_channel(fake, make_app, tmp_path):
+async def test_jokes_are_shared_between_channels_and_never_twice_in_a_channel(
+    fake, make_app, tmp_path
+):
     app = await make_app(settings_for(tmp_path, fake), enforce_limits=False)
-    previous = None
-    texts = []
+    told: dict[str, list[str]] = {}
     for i in range(60):
-        reply = await say(app, "!joke", f"viewer{i % 7}")
-        assert reply.text != previous
-        previous = reply.text
-        texts.append(reply.text)
-    assert len(set(texts)) < len(texts)  # one joke served several viewers
+        channel = f"chan{i % 3}"
+        reply = await say(app, "!joke", f"viewer{i % 7}", channel=channel)
+        told.setdefault(channel, []).append(reply.text)
+    for texts in told.values():
+        assert len(set(texts)) == len(texts) == 20  # everyone in a channel reads every joke
+    every = [text for texts in told.values() for text in texts]
+    assert len(set(every)) < len(every)  # a joke one channel heard served another
     assert fake.calls <= 60 / 5
 
 
@@ -145,7 +150,7 @@ async def test_a_viewer_forgotten_by_memory_is_remembered_by_sqlite(
 ):
     import intelligence.jokes.history
 
-    monkeypatch.setattr(intelligence.jokes.history, "MAX_VIEWERS", 3)  # memory holds 3 viewers only
+    monkeypatch.setattr(intelligence.jokes.history, "MAX_AUDIENCES", 3)  # memory holds 3 only
     app = await make_app(settings_for(tmp_path, fake), enforce_limits=False)
     served = [(await say(app, "!joke", "alice")).text for _ in range(5)]
     for viewer in ("bob", "carol", "dave", "erin"):  # alice is evicted from memory
@@ -156,11 +161,12 @@ async def test_a_viewer_forgotten_by_memory_is_remembered_by_sqlite(
 
 
 async def test_the_served_table_keeps_only_what_the_guarantee_needs(fake, make_app, tmp_path):
-    app = await make_app(settings_for(tmp_path, fake), enforce_limits=False)
+    small = {"cache": {"joke_window": 30}}  # the viewer's 50 outlast the channel's 30
+    app = await make_app(settings_for(tmp_path, fake, **small), enforce_limits=False)
     for _ in range(RECENT_PER_VIEWER + 20):
         await say(app, "!joke")
     await app.aclose()
-    app = await make_app(settings_for(tmp_path, fake), enforce_limits=False)
+    app = await make_app(settings_for(tmp_path, fake, **small), enforce_limits=False)
     await say(app, "!joke")  # loading the history at start-up prunes older rows
     await app.store.flush()
     [(count,)] = await app.store.fetch("SELECT COUNT(*) FROM jokes_served")
@@ -181,3 +187,34 @@ async def test_instances_sharing_redis_share_one_joke_pool(fake, make_app, tmp_p
     told_by_second = {(await say(second, "!joke", "bob")).text for _ in range(3)}
     assert fake.calls == calls  # the second instance told the first one's jokes
     assert told_by_second <= made_by_first | {j.text for j in first.jokes.pool}
+
+
+async def test_offline_jokes_are_fresh_for_the_viewer_and_the_channel_too(make_app, tmp_path):
+    app = await make_app(settings_for(tmp_path), enforce_limits=False)  # no LLM at all
+    told = [(await say(app, "!joke", "alice")).text for _ in range(50)]
+    await app.store.flush()
+    rows = await app.store.fetch("SELECT family FROM jokes_served ORDER BY at")
+    families = [row[0] for row in rows]
+    assert len(set(families)) == 50  # 50 different jokes, not 24 shapes with other subjects
+    assert len(set(told)) == 50
+    others = [(await say(app, "!joke", f"v{i}")).text for i in range(40)]  # same channel
+    await app.store.flush()
+    rows = await app.store.fetch("SELECT family FROM jokes_served ORDER BY at")
+    assert len({row[0] for row in rows}) == 90 and not set(others) & set(told)
+
+
+async def test_the_first_offline_joke_is_not_the_same_at_every_start(make_app, tmp_path):
+    firsts = set()
+    for start in range(5):
+        app = await make_app(settings_for(tmp_path / str(start)), enforce_limits=False)
+        firsts.add((await say(app, "!joke", "you")).text)
+    assert len(firsts) > 1
+
+
+async def test_a_hung_llm_costs_a_cold_pool_one_short_wait(fake, make_app, tmp_path):
+    fake.hang_next(seconds=None)
+    settings = settings_for(tmp_path, fake, cache={"joke_wait_s": 0.3})
+    app = await make_app(settings, enforce_limits=False)
+    # Without the bounded wait this would sit on the hung call until llm.timeout_s (30 s).
+    reply = await asyncio.wait_for(say(app, "!joke"), timeout=10)
+    assert reply.source == "fallback"
