@@ -48,6 +48,9 @@ def stats_line(stats: Stats, cache: TieredCache, pool: LLMPool) -> str:
         for (_stage, layer), count in stats.blocked.items():
             layers[layer] += count
         parts.append("blocked " + " ".join(f"{n}={c}" for n, c in layers.most_common()))
+    if stats.joke_rejects:
+        rejects = stats.joke_rejects.most_common()
+        parts.append("jokes refused " + " ".join(f"{n}={c}" for n, c in rejects))
     breakers = pool.breaker_states()
     if breakers:
         parts.append("breaker " + " ".join(f"{n}={s}" for n, s in breakers.items()))

@@ -90,6 +90,12 @@ class StatsCollector(Collector):
         for (stage, layer), count in sorted(stats.blocked.items()):
             blocked.add_metric([stage, layer], count)
         yield blocked
+        yield _counter(
+            "quipbot_joke_rejects",
+            "LLM jokes the quality gate refused, by reason",
+            "reason",
+            stats.joke_rejects,
+        )
         yield CounterMetricFamily(
             "quipbot_moderation_errors",
             "Times the moderation model gave no verdict",

@@ -51,6 +51,7 @@ def stats_snapshot(app: App) -> dict[str, Any]:
             "breakers": app.pool.breaker_states(),
         },
         "saved": {"calls": stats.saved_calls, "tokens": stats.saved_tokens},
+        "jokes": {"rejected": dict(stats.joke_rejects)},
         "moderation": {
             "blocked": blocked,
             "model_errors": stats.moderation_errors,

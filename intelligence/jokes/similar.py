@@ -24,10 +24,15 @@ MIN_WEIGHT = 0.5  # lighter words ("is", "le") say nothing about which joke it i
 SAME_WORDS = 0.6  # weighted overlap of all words that alone makes two jokes one
 SOME_WORDS = 0.22  # ... that makes them one if their answers overlap too
 SAME_ANSWER = 0.65  # the answers' overlap, as a share of the smaller answer
+SAME_TEXT = 0.85  # overlap of all words past which answers are not compared (small edits)
+OTHER_ANSWER = 0.5  # below it, one setup with another punchline is another joke
 MAX_KNOWN = 5000  # jokes compared against, the most recently seen first
 
 _WORD = re.compile(r"[^\W\d_]+")
-_ANSWER_START = re.compile(r"[?:…]|[.!](?=\s)")
+_APOSTROPHE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)+")
+_COMPOUND = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
+_LAST_QUESTION = re.compile(r".*\?")
+_ANSWER_START = re.compile(r"[:…]|[.!](?=\s)")
 
 
 def _key(word: str) -> str:
@@ -36,9 +41,19 @@ def _key(word: str) -> str:
     return word[:-1] if len(word) > 3 and word[-1] in "sx" else word
 
 
+def _contraction(match: re.Match[str]) -> str:
+    """ "wasn't" stays one common word, where "wasn" alone would weigh as a rare one; an
+    elision ("l'imprimante", "qu'il") gives its words."""
+    word = match[0].replace("’", "'")
+    return word.replace("'", "") if commonness(word) else word.replace("'", " ")
+
+
 def _weighted(text: str) -> dict[str, float]:
     weights: dict[str, float] = {}
-    for word in _WORD.findall(text.lower().replace("-", "")):
+    text = text.lower()
+    # "Lacoste-garde" is "Lacoste garde" and "dino-snore" may be written "dinosnore": both count.
+    compounds = [c.replace("-", "") for c in _COMPOUND.findall(text)]
+    for word in _WORD.findall(_APOSTROPHE.sub(_contraction, text)) + compounds:
         weight = RAREST - commonness(word)
         if weight > MIN_WEIGHT:
             key = _key(word)
@@ -50,16 +65,19 @@ def _weighted(text: str) -> dict[str, float]:
 class Signature:
     words: dict[str, float]
     answer: dict[str, float]
+    asked: bool  # the answer follows a question: the setup ends where the question does
 
 
 def signature(text: str) -> Signature:
     words = _weighted(text)
-    start = _ANSWER_START.search(text.strip().rstrip("?!.… "))
-    answer = _weighted(text[start.end() :]) if start else {}
+    body = text.strip().rstrip("?!.… ")
+    question = _LAST_QUESTION.match(body)
+    start = question or _ANSWER_START.search(body)
+    answer = _weighted(body[start.end() :]) if start else {}
     if not answer:  # one sentence: its second half carries the punchline
         half = _WORD.findall(text)
         answer = _weighted(" ".join(half[len(half) // 2 :]))
-    return Signature(words, answer)
+    return Signature(words, answer, question is not None)
 
 
 def _overlap(a: dict[str, float], b: dict[str, float]) -> float:
@@ -70,12 +88,18 @@ def same_joke(a: Signature, b: Signature) -> bool:
     shared = _overlap(a.words, b.words)
     union = sum(a.words.values()) + sum(b.words.values()) - shared
     similarity = shared / union if union else 1.0
-    if similarity >= SAME_WORDS:
-        return True
     if similarity < SOME_WORDS:
         return False
+    answers = _answer_overlap(a, b)
+    if similarity >= SAME_WORDS:  # unless one question gets another punchline
+        return similarity >= SAME_TEXT or not (a.asked and b.asked) or answers >= OTHER_ANSWER
+    return answers >= SAME_ANSWER
+
+
+def _answer_overlap(a: Signature, b: Signature) -> float:
+    """How much of the smaller answer the other shares (1.0 when it is all in the other)."""
     smaller = min(sum(a.answer.values()), sum(b.answer.values()))
-    return bool(smaller) and _overlap(a.answer, b.answer) / smaller >= SAME_ANSWER
+    return _overlap(a.answer, b.answer) / smaller if smaller else 1.0
 
 
 class Families:
