@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run test test-llm lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest tests-local
+
+# A real small LLM end to end (not part of `test`): the first run builds llama.cpp, 10-15 min.
+test-llm: $(VENV)/.installed-dev
+	bash tests-llm/setup.sh
+	$(BIN)/python -m pytest -s -p no:cacheprovider tests-llm
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

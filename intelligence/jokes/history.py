@@ -102,8 +102,16 @@ class Heard:
         since = time.time() - self.max_age_s
         return {family for family, at in self._recent.get(audience, ()) if at >= since}
 
-    async def record(self, audience: str, family: str, at: float) -> None:
-        (await self._local(audience)).append((family, at))
+    def note(self, audience: str, family: str, at: float) -> None:
+        """Remember at once, without waiting: a request that is picking a joke at this very
+        moment must see it (see ``JokeService.next_for``)."""
+        recent = self._recent.get(audience)
+        if recent is None:
+            recent = self._recent[audience] = deque(maxlen=self.keep)
+        recent.append((family, at))
+
+    async def share(self, audience: str, family: str, at: float) -> None:
+        """Tell the other instances."""
         if self._redis is not None:
             await self._redis.push_recent(
                 self._redis_key(audience), f"{family}|{at:.0f}", self.keep, self.max_age_s

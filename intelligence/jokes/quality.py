@@ -38,8 +38,9 @@ _REASONING = _any(
     r"\bi (?:need|have|want) to (?:come up|write|think|find|pick|make)\b",
     r"^(?:okay|ok|alright|hmm+)[,.]? (?:so|let|i|the)\b",
     r"\bl'utilisateur (?:veut|demande|a demandé)\b",
-    r"\bfirst,? i(?:'ll| will)\b|\bthen i(?:'ll| will) (?:write|pick|make)\b",
-    r"\bd'abord,? je\b|\bensuite,? j'(?:écris|écrirai)\b",
+    r"\bfirst,? i(?:'ll| will| should| need| must)\b|\bthen i(?:'ll| will) (?:write|pick|make)\b",
+    r"\bwhat makes a joke funny\b|\bce qui rend une blague drôle\b",
+    r"\bd'abord,? (?:je|il faut)\b|\bensuite,? j'(?:écris|écrirai)\b",
     r"\b(?:réfléchissons|je dois (?:trouver|écrire|inventer)|laisse-moi réfléchir)\b",
 )
 _CODE = _any(
@@ -60,6 +61,8 @@ _MARKDOWN = _any(
     r"^\s*[-*•]\s",
     r"^\s*\|.*\|\s*$",
 )
+# "The Greedy Cat" on a line of its own, over a story: a heading without the #.
+_TITLE = re.compile(r"\A\s*(?![KkTt](?:nock|oc)\b)(?:[A-Z][\w'’]*[ \t]+){0,5}[A-Z][\w'’]*[ \t]*\n")
 _DISCLAIMER = _any(
     r"\bas an? (?:ai|artificial intelligence|large language model|language model)\b",
     r"\bas a (?:large )?language model\b",
@@ -78,10 +81,13 @@ _DISCLAIMER = _any(
 _REFUSAL = _any(
     r"\bi(?:'m| am) sorry\b",
     r"\bi apologi[sz]e\b",
-    r"\bi (?:can(?:no|')t|cannot|won't|will not|am unable to|'m unable to|'m not able to)\b",
+    r"\bi (?:can(?:no|')t|cannot|won't|will not|shouldn't|should not)\b",
+    r"\bi(?:'m| am) (?:unable|not able) to\b|\bnot something i can\b|\bi don't think i should\b",
+    r"\blet's keep (?:it|the chat|things) (?:friendly|clean|respectful|light)\b",
     r"\bunfortunately\b",
     r"\bsorry, (?:i|but)\b",
-    r"\bje (?:ne peux pas|ne vais pas|refuse|suis désolée?|ne suis pas en mesure)\b",
+    r"\bje (?:ne peux pas|ne vais pas|refuse|suis désolée?|ne suis pas (?:en mesure|capable))\b",
+    r"\bje ne pense pas (?:devoir|que je devrais)\b|\brestons (?:polis|bienveillants|cool)\b",
     r"\bdésolée?,? (?:je|mais)\b",
     r"\bmalheureusement\b",
     r"\bi(?:'d| would) rather not\b|\bagainst my (?:rules|guidelines)\b",
@@ -89,6 +95,7 @@ _REFUSAL = _any(
 )
 _META = _any(
     r"\bhere (?:are|is) (?:some|a few|\d+|your|my)\b",
+    r"\b(?:want|wanna) (?:to )?hear (?:another|more)\b",
     r"\b(?:let me know|would you like|do you want|what kind of|what's the theme|any (?:other )?"
     r"requests?|want (?:another|more)|shall i|should i)\b",
     r"\b(?:jokes are|a joke is|great (?:request|question)|i(?:'d| would) love to)\b",
@@ -99,6 +106,11 @@ _META = _any(
     r"je serais ravie?|peux-tu|pouvez-vous|excellente idée|merci pour)",
     r"\b(?:une autre|encore une) \?\s*$",
     r"\b(?:les blagues sont|une blague est|excellente (?:demande|question))\b",
+    # The model praising or explaining its own joke.
+    r"\b(?:it'?s|that'?s|so) (?:so |really )?(?:hilarious|funny)\b|\bi (?:just )?laughed\b",
+    r"\b(?:this|that|my) joke\b|\b(?:there'?s|here'?s) a joke\b|\b(?:cette|ma) blague\b",
+    r"\((?:a |une )?(?:funny |drôle )?(?:joke|blague)\)",
+    r"\bc'est (?:trop |tellement )?(?:hilarant|drôle)\b|\bj'ai (?:tellement |trop )?ri\b",
     r":\s*$",  # a lead-in with nothing after it
 )
 # A lead-in before the joke itself: "Here's one:", "Voici une blague :".
@@ -109,9 +121,14 @@ _LEAD_IN = re.compile(
 )
 _NUMBERED = re.compile(r"(?:^|\s)(?:\d+[.)]|#\d+)\s+\S.*(?:\s)(?:\d+[.)]|#\d+)\s+\S")
 _ANOTHER = _any(
-    r"\b(?:here'?s another|another one|and (?:another|why|what)|also,|oh,? and|speaking of)\b",
+    r"\b(?:here'?s another|and (?:another|why|what)|also,|oh,? and|speaking of)\b",
+    r"(?:^|[.!?]\s+)another one\b",
     r"\b(?:en voici une autre|une autre ?:|et (?:pourquoi|qu'est-ce)|aussi,|à propos de)",
 )
+_QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»")
+# Knock-knock jokes ask two questions and answer both: one joke, not two.
+_KNOCK_KNOCK = re.compile(r"^\W*(?:knock,? knock|toc,? toc)\b", re.IGNORECASE)
+_WHO = re.compile(r"\b(?:who|qui)\s*\?\W*$", re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?…]+(?:[.!?…]+[\"'»”)]*|$)")
 _ENDS_DONE = re.compile(r"(?:[.!?…]+|[\"'»”)]|[\U0001f300-\U0001faff\u2600-\u27bf])\s*$")
 _DANGLING = re.compile(
@@ -127,17 +144,24 @@ IN_LANGUAGE = 0.7  # the share of a joke's words that are common words of its la
 
 def judge(raw: str, language: str) -> Reject | None:
     """Why ``raw`` (one joke as the model wrote it) is not a joke to tell, or None."""
-    for reason, pattern in (
-        (Reject.REASONING, _REASONING),
-        (Reject.CODE, _CODE),
-        (Reject.MARKDOWN, _MARKDOWN),
-        (Reject.DISCLAIMER, _DISCLAIMER),
-        (Reject.REFUSAL, _REFUSAL),
+    # What a character says is the joke's, not the model's (a joke wrapped whole in quotes is
+    # the model's, though).
+    body = raw.strip()
+    if len(body) > 1 and body[0] in '"“«' and body[-1] in '"”»':
+        body = body[1:-1]
+    unquoted = _QUOTED.sub('""', body)
+    for reason, pattern, where in (
+        (Reject.REASONING, _REASONING, raw),
+        (Reject.CODE, _CODE, raw),
+        (Reject.MARKDOWN, _MARKDOWN, raw),
+        (Reject.MARKDOWN, _TITLE, raw),
+        (Reject.DISCLAIMER, _DISCLAIMER, raw),
+        (Reject.REFUSAL, _REFUSAL, unquoted),
     ):
-        if pattern.search(raw):
+        if pattern.search(where):
             return reason
     text = _LEAD_IN.sub("", raw).strip()
-    if not text or _META.search(text):
+    if not text or _META.search(_LEAD_IN.sub("", unquoted)):
         return Reject.META
     if _several(text):
         return Reject.SEVERAL
@@ -155,6 +179,8 @@ def _sentences(text: str) -> list[str]:
 def _several(text: str) -> bool:
     if _NUMBERED.search(text) or _ANOTHER.search(text):
         return True
+    if _KNOCK_KNOCK.search(text):
+        return False
     sentences = _sentences(text)
     # Two question-and-answer pairs: "Why…? Because…. What…? A…!"
     questions = [i for i, s in enumerate(sentences) if s.rstrip("\"'»”) ").endswith("?")]
@@ -166,8 +192,10 @@ def _fragment(text: str) -> bool:
     if _DANGLING.search(text) or not _ENDS_DONE.search(text):
         return True
     sentences = _sentences(text)
-    # A setup alone: one sentence, and it asks a question.
-    return len(sentences) == 1 and sentences[0].rstrip("\"'»”) ").endswith("?")
+    asks = sentences[-1].rstrip("\"'»”) ").endswith("?")
+    # A setup alone: one sentence that asks a question, or a knock-knock without its answer.
+    unanswered = _KNOCK_KNOCK.search(text) and _WHO.search(sentences[-1])
+    return asks and (len(sentences) == 1 or bool(unanswered))
 
 
 def _in_language(text: str, language: str) -> bool:

@@ -159,19 +159,30 @@ class JokeService:
         its window) heard, in any wording."""
         self.refill.note_demand(viewer, channel)
         self.pool.expire()
-        heard = await self.viewers.families(viewer) | await self.channels.families(channel)
         style = self.style_for(viewer)
-        joke, source = self.pool.pick(heard, style), Source.L1
+        joke, source = await self._pick(viewer, channel, style), Source.L1
         if joke is None and self.llm.available():
             await self.refill.now(self.wait_s)
-            joke, source = self.pool.pick(heard, style), Source.LLM
+            joke, source = await self._pick(viewer, channel, style), Source.LLM
         if joke is None:
-            joke, source = self._offline(heard, channel), Source.FALLBACK
+            joke, source = (
+                self._offline(await self._heard(viewer, channel), channel),
+                Source.FALLBACK,
+            )
         await self._record(viewer, channel, joke)
         if source is Source.L1:
             self.stats.record_saved(0)
         self.refill.in_background()
         return Joke(joke.text, source, joke.key)
+
+    async def _pick(self, viewer: str, channel: str, style: str) -> PoolJoke | None:
+        return self.pool.pick(await self._heard(viewer, channel), style)
+
+    async def _heard(self, viewer: str, channel: str) -> set[str]:
+        shared = await self.viewers.families(viewer) | await self.channels.families(channel)
+        # From here to ``_record`` nothing awaits: what other requests told while this one
+        # waited for Redis is in memory, and what this one picks is noted before the next picks.
+        return shared | self.viewers.families_here(viewer) | self.channels.families_here(channel)
 
     def _offline(self, heard: set[str], channel: str) -> PoolJoke:
         family = self.offline.fresh(heard, self._rng)
@@ -185,8 +196,8 @@ class JokeService:
 
     async def _record(self, viewer: str, channel: str, joke: PoolJoke) -> None:
         at = time.time()
-        await self.viewers.record(viewer, joke.family, at)
-        await self.channels.record(channel, joke.family, at)
+        self.viewers.note(viewer, joke.family, at)
+        self.channels.note(channel, joke.family, at)
         self._store.write(
             "INSERT INTO jokes_served (viewer, joke_key, family, channel, at) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -194,6 +205,8 @@ class JokeService:
         )
         self._served_count[viewer] = self._served_count.get(viewer, 0) + 1
         self._last[viewer] = joke.key
+        await self.viewers.share(viewer, joke.family, at)
+        await self.channels.share(channel, joke.family, at)
         if self._redis is not None:
             await self._redis.set(LAST_PREFIX + viewer, joke.key, self.viewers.max_age_s)
 

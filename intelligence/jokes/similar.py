@@ -1,10 +1,11 @@
 """A reworded joke is the same joke: jokes are told apart by meaning, not by their exact text.
 
-Each joke gets a signature: its words weighted by how rare they are (wordfreq), so that "atoms"
-and "impasta" weigh a lot and "the" nothing. Two jokes are the same when their words mostly
-overlap, or when they overlap somewhat and the answers (the part after the question, the colon
-or the first sentence) share their words: a retold classic keeps its punchline, while two jokes
-on one setup ("Why did the chicken cross the road?") differ in theirs.
+Each joke gets a signature: its words, stemmed (Snowball) and weighted by how rare they are
+(wordfreq), so that "atoms" and "impasta" weigh a lot and "the" nothing; and its answer: what
+follows its last question, else its colon, "because" or first sentence. Two jokes are the same
+when their words mostly overlap (unless they ask one question and answer it differently), or
+when they overlap somewhat and one tells the other's punchline, its rarest word included: a
+retold classic keeps its pun, while two jokes on one subject or template differ in theirs.
 
 Every joke belongs to a family: the family of the first known joke it rewords, else its own.
 Freshness is kept per family, so a channel never hears a joke again in other words.
@@ -12,48 +13,64 @@ Freshness is kept per family, so a channel never hears a joke again in other wor
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from intelligence.words import commonness
+import snowballstemmer
+
+from intelligence.words import commonness, zipf
 
 RAREST = 6.5  # a word's weight: how much rarer than "the" it is (zipf 6.5 - its zipf)
 MIN_WEIGHT = 0.5  # lighter words ("is", "le") say nothing about which joke it is
 SAME_WORDS = 0.6  # weighted overlap of all words that alone makes two jokes one
 SOME_WORDS = 0.22  # ... that makes them one if their answers overlap too
-SAME_ANSWER = 0.65  # the answers' overlap, as a share of the smaller answer
+SAME_ANSWER = 0.45  # ... of one's answer (by weight) the other must tell to be the same joke
 SAME_TEXT = 0.85  # overlap of all words past which answers are not compared (small edits)
 OTHER_ANSWER = 0.5  # below it, one setup with another punchline is another joke
 MAX_KNOWN = 5000  # jokes compared against, the most recently seen first
 
+_TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _WORD = re.compile(r"[^\W\d_]+")
-_APOSTROPHE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)+")
-_COMPOUND = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 _LAST_QUESTION = re.compile(r".*\?")
-_ANSWER_START = re.compile(r"[:…]|[.!](?=\s)")
+_ANSWER_START = re.compile(
+    r"[:;…—–]|[.!](?=\s)|\b(?:because|since|parce que|parce qu'|car)\b", re.IGNORECASE
+)
+_CONNECTIVE = re.compile(r"^\W*(?:because|since|parce que|parce qu'|car)\b", re.IGNORECASE)
+_STEMMERS = {"en": snowballstemmer.stemmer("english"), "fr": snowballstemmer.stemmer("french")}
 
 
+def _words(text: str) -> Iterator[str]:
+    """The words of ``text``: "wasn't" is one word, where "wasn" alone would weigh as a rare
+    one; an elision ("l'imprimante", "qu'il") gives its words; "Lacoste-garde" is "Lacoste
+    garde", and "dino-snore" is also "dinosnore", as another model may write it."""
+    for token in _TOKEN.findall(text.lower().replace("’", "'")):
+        if "'" in token and commonness(token.replace("-", "")):
+            yield token
+            continue
+        parts = _WORD.findall(token)
+        yield from parts
+        if "-" in token:
+            yield "".join(parts)
+
+
+@functools.lru_cache(maxsize=50_000)
 def _key(word: str) -> str:
-    """A word as signatures compare it: no accents, no plural ending."""
-    word = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
-    return word[:-1] if len(word) > 3 and word[-1] in "sx" else word
-
-
-def _contraction(match: re.Match[str]) -> str:
-    """ "wasn't" stays one common word, where "wasn" alone would weigh as a rare one; an
-    elision ("l'imprimante", "qu'il") gives its words."""
-    word = match[0].replace("’", "'")
-    return word.replace("'", "") if commonness(word) else word.replace("'", " ")
+    """A word as signatures compare it: its stem ("tocking" and "tocked" are one), in the
+    language that uses it more, without accents."""
+    language = "en" if zipf(word, "en") >= zipf(word, "fr") else "fr"
+    if language == "fr" and word.endswith("ent") and zipf(word[:-2], "fr"):
+        word = word[:-2]  # Snowball keeps "tombent" whole, yet stems "tombe"
+    stem = _STEMMERS[language].stemWord(word)
+    return "".join(c for c in unicodedata.normalize("NFKD", stem) if not unicodedata.combining(c))
 
 
 def _weighted(text: str) -> dict[str, float]:
     weights: dict[str, float] = {}
-    text = text.lower()
-    # "Lacoste-garde" is "Lacoste garde" and "dino-snore" may be written "dinosnore": both count.
-    compounds = [c.replace("-", "") for c in _COMPOUND.findall(text)]
-    for word in _WORD.findall(_APOSTROPHE.sub(_contraction, text)) + compounds:
+    for word in _words(text):
         weight = RAREST - commonness(word)
         if weight > MIN_WEIGHT:
             key = _key(word)
@@ -67,13 +84,18 @@ class Signature:
     answer: dict[str, float]
     asked: bool  # the answer follows a question: the setup ends where the question does
 
+    @property
+    def told(self) -> dict[str, float]:
+        """Where this joke may tell another's punchline."""
+        return self.answer if self.asked else self.words
+
 
 def signature(text: str) -> Signature:
     words = _weighted(text)
     body = text.strip().rstrip("?!.… ")
     question = _LAST_QUESTION.match(body)
     start = question or _ANSWER_START.search(body)
-    answer = _weighted(body[start.end() :]) if start else {}
+    answer = _weighted(_CONNECTIVE.sub("", body[start.end() :])) if start else {}
     if not answer:  # one sentence: its second half carries the punchline
         half = _WORD.findall(text)
         answer = _weighted(" ".join(half[len(half) // 2 :]))
@@ -90,16 +112,22 @@ def same_joke(a: Signature, b: Signature) -> bool:
     similarity = shared / union if union else 1.0
     if similarity < SOME_WORDS:
         return False
-    answers = _answer_overlap(a, b)
     if similarity >= SAME_WORDS:  # unless one question gets another punchline
-        return similarity >= SAME_TEXT or not (a.asked and b.asked) or answers >= OTHER_ANSWER
-    return answers >= SAME_ANSWER
+        if similarity >= SAME_TEXT or not (a.asked and b.asked):
+            return True
+        smaller = min(sum(a.answer.values()), sum(b.answer.values()))
+        return not smaller or _overlap(a.answer, b.answer) / smaller >= OTHER_ANSWER
+    # Fewer words in common: the same joke if one tells the other's punchline (in its own
+    # answer if it asks a question: a setup's words are not a punchline).
+    return max(_contained(a.answer, b.told), _contained(b.answer, a.told)) >= SAME_ANSWER
 
 
-def _answer_overlap(a: Signature, b: Signature) -> float:
-    """How much of the smaller answer the other shares (1.0 when it is all in the other)."""
-    smaller = min(sum(a.answer.values()), sum(b.answer.values()))
-    return _overlap(a.answer, b.answer) / smaller if smaller else 1.0
+def _contained(answer: dict[str, float], whole: dict[str, float]) -> float:
+    """How much of ``answer`` (by weight) ``whole`` tells too; nothing without its rarest word,
+    which is the pun: "De perdre la boule" is not "De perdre le fil"."""
+    if not answer or max(answer, key=answer.__getitem__) not in whole:
+        return 0.0
+    return _overlap(answer, whole) / sum(answer.values())
 
 
 class Families:

@@ -12,7 +12,12 @@ from support import TESTS
 from intelligence import words
 from intelligence.jokes.quality import Reject, judge
 
-OUTPUTS = [json.loads(line) for line in (TESTS / "data" / "joke_outputs.jsonl").open()]
+# joke_outputs tuned the gate; the holdout set, written apart, found what it missed.
+OUTPUTS = [
+    json.loads(line)
+    for name in ("joke_outputs", "joke_outputs_holdout")
+    for line in (TESTS / "data" / f"{name}.jsonl").open()
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -32,7 +37,7 @@ def test_every_real_joke_is_kept_and_every_broken_one_refused():
 def test_refusals_name_the_right_reason_almost_always():
     refused = [row for row in OUTPUTS if row["label"] == "reject"]
     right = Counter(judge(row["text"], row["expected_lang"]) == row["reason"] for row in refused)
-    assert right[True] >= 0.95 * len(refused), right  # measured 193/199
+    assert right[True] >= 0.95 * len(refused), right  # measured 277/284
 
 
 @pytest.mark.parametrize(

@@ -218,3 +218,12 @@ async def test_a_hung_llm_costs_a_cold_pool_one_short_wait(fake, make_app, tmp_p
     # Without the bounded wait this would sit on the hung call until llm.timeout_s (30 s).
     reply = await asyncio.wait_for(say(app, "!joke"), timeout=10)
     assert reply.source == "fallback"
+
+
+async def test_a_burst_in_one_channel_never_tells_one_joke_twice(fake, make_app, tmp_path):
+    """Twelve viewers ask at once while the pool is cold: all wait for the same refill, and
+    each still gets a joke the others did not (the channel reads all twelve)."""
+    fake.latency_s = 0.2
+    app = await make_app(settings_for(tmp_path, fake), enforce_limits=False)
+    replies = await asyncio.gather(*(say(app, "!joke", f"viewer{i}") for i in range(12)))
+    assert len({reply.text for reply in replies}) == 12

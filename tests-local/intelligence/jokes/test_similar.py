@@ -12,7 +12,10 @@ from intelligence import words
 from intelligence.jokes.similar import Families, same_joke, signature
 from intelligence.jokes.text import joke_key
 
-PAIRS = [json.loads(line) for line in (TESTS / "data" / "joke_pairs.jsonl").open()]
+# joke_pairs tuned the detector; the holdout set showed where it overfitted; the blind set,
+# written last by someone who saw neither the code nor the other sets, was only measured.
+SETS = ("joke_pairs", "joke_pairs_holdout", "joke_pairs_blind")
+PAIRS = [json.loads(line) for name in SETS for line in (TESTS / "data" / f"{name}.jsonl").open()]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -32,7 +35,7 @@ def confusion(pairs: list[dict]) -> tuple[int, int, int]:
 
 
 def test_the_labelled_set_is_big_enough_and_balanced():
-    assert len(PAIRS) >= 150
+    assert len(PAIRS) >= 450
     assert {p["lang"] for p in PAIRS} == {"en", "fr"}
     assert 0.3 < sum(p["same"] for p in PAIRS) / len(PAIRS) < 0.7
 
@@ -40,8 +43,9 @@ def test_the_labelled_set_is_big_enough_and_balanced():
 def test_precision_and_recall_on_the_labelled_pairs():
     found, merged, missed = confusion(PAIRS)
     precision, recall = found / (found + merged), found / (found + missed)
-    # Measured 0.961 and 0.934 (4 merged, 7 missed); bench/joke_replay.py prints them.
-    assert precision >= 0.95 and recall >= 0.92, (precision, recall)
+    # Measured 0.959 and 0.904 (9 merged, 22 missed of 500); bench/joke_replay.py prints them
+    # per set.
+    assert precision >= 0.95 and recall >= 0.9, (precision, recall)
 
 
 @pytest.mark.parametrize(
@@ -100,7 +104,7 @@ def test_every_rewording_joins_the_first_jokes_family():
         families.family_of(joke_key(p["a"]), p["a"]) == families.family_of(joke_key(p["b"]), p["b"])
         for p in rewordings
     )
-    assert joined >= 0.92 * len(rewordings)
+    assert joined >= 0.9 * len(rewordings)
 
 
 def test_families_forget_the_oldest_jokes_past_their_bound():
