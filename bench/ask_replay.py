@@ -2,8 +2,9 @@
 
 Every cached question is asked first (one LLM call each), then every variant. A variant served
 from the cache is a hit; a hit whose answer belongs to another question is a false hit. The
-labelled pairs are the ones the fuzzy tests use (tests-local/test_fuzzy.py), in French and
-English.
+labelled pairs are the ones the fuzzy tests use (tests-local/intelligence/test_fuzzy.py), in French and
+English. Then the cache alone on the 297 labelled question pairs of tests-local/data: how many
+paraphrases and typos it reuses, and how many times it answers another question.
 
 Run: .venv/bin/python bench/ask_replay.py
 """
@@ -11,12 +12,14 @@ Run: .venv/bin/python bench/ask_replay.py
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests-local")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests-local"), str(ROOT / "tests-local" / "intelligence")]
 
 from fakes.llm import FakeLLM  # noqa: E402
 from test_fuzzy import NEAR_MISSES, PARAPHRASES  # noqa: E402
@@ -24,6 +27,9 @@ from test_fuzzy import NEAR_MISSES, PARAPHRASES  # noqa: E402
 from bot.app import build_app  # noqa: E402
 from commands.types import ChatMessage, Role  # noqa: E402
 from config.settings import Settings  # noqa: E402
+from intelligence.cache import TieredCache  # noqa: E402
+from intelligence.entries import Entry, Scope  # noqa: E402
+from intelligence.stats import Stats  # noqa: E402
 
 TRANSLATIONS = [("Quelle est la capitale de la France ?", "What is the capital of France?")]
 
@@ -103,5 +109,30 @@ async def main() -> None:
     )
 
 
+async def labelled_pairs() -> None:
+    pairs = [json.loads(line) for line in (ROOT / "tests-local/data/question_pairs.jsonl").open()]
+    scope = Scope("ask", "model", "persona", "en")
+    reused, wrong = Counter[str](), 0
+    for pair in pairs:
+        cache = TieredCache(l1_max=100, fuzzy_threshold=90, stats=Stats())
+        await cache.put(scope, pair["b"], Entry("answer", pair["b"], 60))
+        if await cache.get(scope, pair["a"]) is not None:
+            if pair["same"]:
+                reused[pair["kind"]] += 1
+            else:
+                wrong += 1
+                print(f"  WRONG ANSWER: {pair['a']!r} got the answer of {pair['b']!r}")
+    same = Counter(p["kind"] for p in pairs if p["same"])
+    print(
+        f"labelled question pairs: {len(pairs)} ({len(pairs) - same.total()} different questions)"
+    )
+    print(f"  wrong answers: {wrong} (target 0)")
+    print(
+        f"  reused: {reused.total()}/{same.total()} = {reused.total() / same.total():.0%}", end=""
+    )
+    print("".join(f"; {kind} {reused[kind]}/{n}" for kind, n in same.items()))
+
+
 if __name__ == "__main__":
     asyncio.run(main())
+    asyncio.run(labelled_pairs())

@@ -131,11 +131,11 @@ async def replay(channels: int, speed: float, llm_url: str | None) -> None:
         await reply.collect()
         latencies.append((at, time.perf_counter() - began))
         heard.setdefault(channel, []).append(reply.text)
-        sources[reply.source] += 1
+        sources[str(reply.source)] += 1
 
     await asyncio.gather(*(request(*item) for item in schedule))
     calls = sum(app.stats.llm_calls.values())
-    rejects = dict(app.stats.joke_rejects.most_common())
+    rejects = {str(reason): n for reason, n in app.stats.joke_rejects.most_common()}
     await app.aclose()
     if fake is not None:
         await fake.stop()

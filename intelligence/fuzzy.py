@@ -4,6 +4,10 @@ rapidfuzz's WRatio, token_set_ratio and partial_ratio score 95-100 on pairs that
 things, so the score here is plain ``fuzz.ratio`` on text reduced to its content words. Guards
 then reject what a score cannot see: other numbers, a negation, a different content word, a
 question too short to judge, or one whose answer changes with time.
+
+Two content words that differ are a typo only when one of them is not a real word: "capitle" is
+"capital" mistyped, but "austria" and "australia", "alien" and "aliens", "désert" and "dessert" are
+other things, whose answers differ (``words.is_word``, French and English).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+from intelligence.words import is_word
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +65,28 @@ CANDIDATES = 5  # best-scoring prompts checked against the guards
 
 def fold(text: str) -> str:
     """Casefold, strip accents, expand n't, keep letters and digits."""
-    text = unicodedata.normalize("NFKD", text.casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(_unaccented(word) for word in _spelled(text))
+
+
+def _spelled(text: str) -> list[str]:
+    """The words as written: casefolded, n't expanded, accents kept."""
+    text = unicodedata.normalize("NFKC", text.casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))  # stray marks (zalgo)
     for pattern, replacement in _CONTRACTIONS:
         text = pattern.sub(replacement, text)
-    return " ".join(_NOT_WORD.sub(" ", text).split())
+    return _NOT_WORD.sub(" ", text).split()
+
+
+def _unaccented(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 @dataclass(frozen=True, slots=True)
 class Question:
     core: str  # the content words, in order: what the score compares
-    words: tuple[str, ...]
+    words: tuple[str, ...]  # the content words, without accents
+    spelled: tuple[str, ...]  # the same words as written, accents kept
     numbers: tuple[str, ...]
     negations: frozenset[str]
     time_sensitive: bool
@@ -79,13 +97,16 @@ class Question:
 
 
 def analyse(text: str) -> Question:
-    folded = fold(text)
-    tokens = folded.split()
-    words = tuple(t for t in tokens if t not in FILLER)
+    spelled = _spelled(text)
+    tokens = [_unaccented(word) for word in spelled]
+    content = [(t, s) for t, s in zip(tokens, spelled, strict=True) if t not in FILLER]
+    words = tuple(t for t, _ in content)
     negations = frozenset(t for t in tokens if t in NEGATIONS)
-    numbers = tuple(n.replace(",", ".") for n in _NUMBER.findall(folded))
+    numbers = tuple(n.replace(",", ".") for n in _NUMBER.findall(" ".join(tokens)))
     time_sensitive = any(t in TIME_WORDS for t in tokens)
-    return Question(" ".join(words), words, numbers, negations, time_sensitive)
+    return Question(
+        " ".join(words), words, tuple(s for _, s in content), numbers, negations, time_sensitive
+    )
 
 
 def same_meaning(a: Question, b: Question) -> bool:
@@ -93,14 +114,24 @@ def same_meaning(a: Question, b: Question) -> bool:
     in the same order ("dog bites man" is not "man bites dog"), allowing typos in long words."""
     if a.numbers != b.numbers or a.negations != b.negations or len(a.words) != len(b.words):
         return False
-    return all(_same_word(x, y) for x, y in zip(a.words, b.words, strict=True))
+    return all(
+        _same_word(*pair) for pair in zip(a.words, b.words, a.spelled, b.spelled, strict=True)
+    )
 
 
-def _same_word(x: str, y: str) -> bool:
-    if x == y:
+def _same_word(x: str, y: str, spelled_x: str, spelled_y: str) -> bool:
+    if spelled_x == spelled_y:
         return True
-    # Short words: one letter changes the word (cat/bat). Long ones may carry a typo or a plural.
-    return min(len(x), len(y)) >= 5 and fuzz.ratio(x, y) >= WORD_SIMILARITY
+    if x == y:  # only the accents differ: left out ("pates") is a typo, "pâtes"/"pâtés" two words
+        return spelled_x == x or spelled_y == y or not (is_word(spelled_x) and is_word(spelled_y))
+    if is_word(spelled_x) and is_word(spelled_y):
+        return False  # two real words: two things
+    # A non-word one slip away from a word (a letter more, less, changed, or two swapped), or
+    # close to a long one, is that word mistyped.
+    shortest = min(len(x), len(y))
+    return (shortest >= 3 and OSA.distance(x, y) <= 1) or (
+        shortest >= 5 and fuzz.ratio(x, y) >= WORD_SIMILARITY
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,18 @@ entity (two real words), to weigh the words two jokes share, and to tell the two
 from __future__ import annotations
 
 import functools
+import gzip
 import math
+from importlib import resources
 
+import msgpack
 import wordfreq
 
 LANGUAGES = ("fr", "en")
+# A real word is seen at least 0.3 times per million words (zipf 2.5): "toffee" and "pâtés" are,
+# "capitle" and "poter" are not. Common misspellings ("recieve") count as words: a missed reuse,
+# never a wrong answer.
+REAL_WORD_ZIPF = 2.5
 
 
 @functools.cache
@@ -32,11 +39,32 @@ def commonness(word: str) -> float:
 
 
 def is_word(word: str) -> bool:
-    """A real French or English word (or name): not a typo."""
-    return any(word in _frequencies(language) for language in LANGUAGES)
+    """A real French or English word (or name), as spelled (accents count): not a typo."""
+    return word in _real_words()
+
+
+@functools.cache
+def _real_words() -> frozenset[str]:
+    # The large lists hold rarer words than the small ones. Their file (wordfreq's "cBpack") is a
+    # header, then one list of words per centibel of frequency, the commonest first: reading
+    # stops at the threshold, so the long tail (and its memory) is never decoded.
+    last_bucket = round((9 - REAL_WORD_ZIPF) * 100)
+    words: set[str] = set()
+    for language in LANGUAGES:
+        path = resources.files("wordfreq") / "data" / f"large_{language}.msgpack.gz"
+        with path.open("rb") as packed, gzip.open(packed) as data:
+            unpacker = msgpack.Unpacker(data, raw=False)
+            unpacker.read_array_header()
+            next(unpacker)  # the header: {"format": "cB", "version": 1}
+            for centibels, bucket in enumerate(unpacker):
+                if centibels > last_bucket:
+                    break
+                words.update(bucket)
+    return frozenset(words)
 
 
 def load() -> None:
-    """Read both lists now (the app does it at start-up, so no viewer waits for it)."""
+    """Read the lists now (the app does it at start-up, so no viewer waits for it)."""
     for language in LANGUAGES:
         _frequencies(language)
+    _real_words()

@@ -83,7 +83,6 @@ def test_the_console_serves_nothing_broken_from_a_real_model(
     lines += [f"viewer{i}: !{absurd}" for i in range(3)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUIPBOT_")}
     env |= {
-        "QUIPBOT_CONFIG": str(tmp_path / "none.toml"),
         "QUIPBOT_BOT__DATA_DIR": str(tmp_path / "data"),
         "QUIPBOT_BOT__LANGUAGE": language,
         "QUIPBOT_LLM__PROVIDER": "openai",
@@ -91,7 +90,7 @@ def test_the_console_serves_nothing_broken_from_a_real_model(
         "QUIPBOT_LLM__MODEL": "smollm2",
         "QUIPBOT_LLM__TIMEOUT_S": "120",
         "QUIPBOT_LLM__FIRST_BYTE_TIMEOUT_S": "120",
-        "QUIPBOT_CACHE__JOKE_WAIT_S": "120",  # wait for the model: this test is about its jokes
+        "QUIPBOT_CACHE__JOKE_WAIT_S": "60",  # wait for the model: this test is about its jokes
     }
     done = subprocess.run(
         [sys.executable, "-m", "bot", "console"],

@@ -99,6 +99,7 @@ _META = _any(
     r"\b(?:let me know|would you like|do you want|what kind of|what's the theme|any (?:other )?"
     r"requests?|want (?:another|more)|shall i|should i)\b",
     r"\b(?:jokes are|a joke is|great (?:request|question)|i(?:'d| would) love to)\b",
+    r"\bj'(?:adorerais|aimerais bien|aimerais) (?:entendre|connaître|savoir|lire)\b",
     r"\b(?:please tell me|i hope (?:you|that)|feel free|thank you for|thanks for|do you prefer|"
     r"happy to help|glad you)\b",
     r"\b(?:voici (?:quelques|des|\d+)|tu veux|vous voulez|voulez-vous|veux-tu|dis-moi|"
@@ -128,6 +129,10 @@ _ANOTHER = _any(
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»")
 # Knock-knock jokes ask two questions and answer both: one joke, not two.
 _KNOCK_KNOCK = re.compile(r"^\W*(?:knock,? knock|toc,? toc)\b", re.IGNORECASE)
+# A joke ends on its answer: a last question put to "you" is the model talking to the viewer.
+_YOU = re.compile(
+    r"\b(?:you|your|yours|tu|te|toi|ton|ta|tes|vous|votre|vos|tienne|tien|vôtre)\b|\bt'", re.I
+)
 _WHO = re.compile(r"\b(?:who|qui)\s*\?\W*$", re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?…]+(?:[.!?…]+[\"'»”)]*|$)")
 _ENDS_DONE = re.compile(r"(?:[.!?…]+|[\"'»”)]|[\U0001f300-\U0001faff\u2600-\u27bf])\s*$")
@@ -161,7 +166,8 @@ def judge(raw: str, language: str) -> Reject | None:
         if pattern.search(where):
             return reason
     text = _LEAD_IN.sub("", raw).strip()
-    if not text or _META.search(_LEAD_IN.sub("", unquoted)):
+    said = _LEAD_IN.sub("", unquoted).strip()
+    if not text or _META.search(said) or _asks_the_viewer(said):
         return Reject.META
     if _several(text):
         return Reject.SEVERAL
@@ -174,6 +180,16 @@ def judge(raw: str, language: str) -> Reject | None:
 
 def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+
+
+def _asks_the_viewer(text: str) -> bool:
+    sentences = _sentences(text)
+    return (
+        len(sentences) > 1
+        and sentences[-1].endswith("?")
+        and bool(_YOU.search(sentences[-1]))
+        and not _KNOCK_KNOCK.search(text)
+    )
 
 
 def _several(text: str) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from intelligence.cache import TieredCache
@@ -33,7 +36,6 @@ PARAPHRASES = [
     ("Who wrote Les Misérables?", "who wrote les miserables"),
     ("Who painted the Mona Lisa?", "Who painted the Mona Lisa ?!"),
     ("How many legs does a spider have?", "how many legs does a spider have"),
-    ("How many legs does a spider have?", "How many legs do spiders have?"),
     ("What is the speed of light?", "what's the speed of light?"),
     ("What is the boiling point of water?", "boiling point of water"),
     ("Is it safe to eat raw cookie dough?", "is it safe to eat raw cookie dough"),
@@ -152,6 +154,55 @@ def test_namespaces_are_separate():
     index = FuzzyIndex(threshold=90)
     index.add("en-model-a", "key", "What is the capital of France?")
     assert index.find("en-model-b", "capital of France?") is None
+
+
+# 297 pairs never tuned on, French and English: typos, paraphrases, and entities one or two
+# letters apart (austria/australia, alien/aliens, désert/dessert, pâtes/pâtés).
+QUESTION_PAIRS = [
+    json.loads(line)
+    for line in (Path(__file__).parents[1] / "data" / "question_pairs.jsonl").open()
+]
+
+
+async def test_labelled_pairs_get_no_wrong_answer_and_most_paraphrases_reuse():
+    reused = wrong = 0
+    for pair in QUESTION_PAIRS:
+        tier = await served(pair["b"], pair["a"], threshold=90)
+        reused += tier is not None and pair["same"]
+        wrong += tier is not None and not pair["same"]
+    same = sum(p["same"] for p in QUESTION_PAIRS)
+    assert len(QUESTION_PAIRS) >= 200 and sum(p["kind"] == "entity" for p in QUESTION_PAIRS) >= 50
+    assert wrong == 0
+    assert reused >= 0.75 * same  # measured 105/135; 97 (and 23 wrong) before
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("capitle", "capital", True),  # a non-word next to a word: a typo
+        ("mooon", "moon", True),
+        ("stnad", "stand", True),  # two letters swapped
+        ("austria", "australia", False),  # two real words: two things
+        ("alien", "aliens", False),
+        ("toffee", "coffee", False),
+        ("désert", "dessert", False),
+        ("pates", "pâtes", True),  # accents left out
+        ("pâtes", "pâtés", False),  # two words that differ by an accent
+        ("cat", "bat", False),
+    ],
+)
+def test_a_typo_is_told_from_another_word(a, b, same):
+    question = f"tell me about the {a} please"
+    assert same_meaning(analyse(question), analyse(f"tell me about the {b} please")) is same
+
+
+async def test_singular_and_plural_are_two_questions_even_where_they_mean_one():
+    # The price of never serving "Aliens" for "Alien": one more LLM call for the spiders.
+    assert await served("who directed the film alien", "who directed the film aliens", 90) is None
+    assert (
+        await served("How many legs does a spider have?", "How many legs do spiders have?", 90)
+        is None
+    )
 
 
 def test_guards_directly():

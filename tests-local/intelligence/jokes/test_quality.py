@@ -51,6 +51,9 @@ def test_refusals_name_the_right_reason_almost_always():
             "I'd love to hear some jokes you're willing to share. What's the theme of your joke?",
             Reject.META,
         ),
+        ("J'adore tes blagues ! Quel est le thème de la tienne ?", Reject.META),
+        ("Why did the cow cross the road? To get to the udder side. Did you get it?", Reject.META),
+        ("Knock knock. Who's there? Wooden shoe. Wooden shoe who? Wooden shoe like it?", None),
         ("<think>The user wants a joke about cats. Let me", Reject.REASONING),
         ("<think>ok</think> Why do cats sit on keyboards? To watch the mouse.", Reject.REASONING),
         (
