@@ -3,8 +3,9 @@
 Every cached question is asked first (one LLM call each), then every variant. A variant served
 from the cache is a hit; a hit whose answer belongs to another question is a false hit. The
 labelled pairs are the ones the fuzzy tests use (tests-local/intelligence/test_fuzzy.py), in
-French and English. Then the cache alone on the 297 labelled question pairs of tests-local/data: how many
-paraphrases and typos it reuses, and how many times it answers another question.
+French and English. Then the cache alone on the 297 labelled question pairs of
+tests-local/data: how many paraphrases and typos it reuses, and how many times it answers
+another question.
 
 Run: .venv/bin/python bench/ask_replay.py
 """
