@@ -6,11 +6,14 @@ the TOML file (``--config``, ``QUIPBOT_CONFIG`` or ``./quipbot.toml``), then the
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -281,21 +284,53 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     """Read every source, or raise ConfigError with one line per problem."""
     path = config_path(explicit)
+    from_file: dict[str, Any] = {}
     if path is not None:
         try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            from_file = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
             raise ConfigError([f"config file {path}: cannot be read ({exc})"]) from None
 
     class _FromFile(Settings):
         model_config = SettingsConfigDict(toml_file=path)
 
+    problems = unknown_sections(from_file)
     try:
-        return _FromFile()
+        settings = _FromFile()
     except ValidationError as exc:
-        raise ConfigError([describe_error(err) for err in exc.errors()]) from None
+        problems += [describe_error(err) for err in exc.errors()]
     except ValueError as exc:  # a malformed JSON list in the environment, say
-        raise ConfigError([f"config: {exc}"]) from None
+        problems.append(f"config: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def unknown_sections(from_file: Mapping[str, Any]) -> list[str]:
+    """Sections no setting reads, in the TOML file or the environment (``[discrod]``,
+    ``QUIPBOT_DISCROD__TOKEN``): pydantic-settings would silently ignore them."""
+    problems = [
+        f"{name}: unknown section{_closest(name)}" for name in from_file if not _known(name)
+    ]
+    for variable in {**dotenv_values(".env"), **os.environ}:
+        name = variable.upper()
+        if not name.startswith("QUIPBOT_") or "__" not in name:
+            continue  # QUIPBOT_CONFIG, or not ours
+        section = name.removeprefix("QUIPBOT_").partition("__")[0].lower()
+        if not _known(section):
+            problems.append(f"{variable}: unknown section {section!r}{_closest(section)}")
+    return problems
+
+
+def _known(section: str) -> bool:
+    return section in Settings.model_fields
+
+
+def _closest(section: str) -> str:
+    """'; did you mean ...?' for a likely typo, else the sections there are."""
+    sections = list(Settings.model_fields)
+    match = difflib.get_close_matches(section, sections, n=1)
+    return f"; did you mean {match[0]!r}?" if match else f" (sections: {', '.join(sections)})"
 
 
 _SECRET_KEYS = {"api_key", "client_secret", "access_token", "refresh_token", "token"}

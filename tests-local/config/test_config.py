@@ -146,6 +146,33 @@ def test_unknown_key_in_a_section_is_reported(tmp_path):
     ]
 
 
+def test_unknown_section_in_the_file_is_reported_with_the_closest_one(tmp_path):
+    cfg = write(tmp_path / "quipbot.toml", "[discrod]\ntoken = 'x'\n[zzz]\nkey = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    assert info.value.problems == [
+        "discrod: unknown section; did you mean 'discord'?",
+        "zzz: unknown section (sections: bot, llm, cache, limits, moderation, twitch, discord, "
+        "http)",
+    ]
+
+
+def test_unknown_section_in_the_environment_or_dotenv_is_reported(tmp_path):
+    write(tmp_path / ".env", "QUIPBOT_LMM__PROVIDER=mistral\nCOMPOSE_PROJECT_NAME=bot\n")
+    assert problems(QUIPBOT_DISCROD__TOKEN="x", QUIPBOT_BOT__LANGUAGE="de") == [
+        "QUIPBOT_LMM__PROVIDER: unknown section 'lmm'; did you mean 'llm'?",
+        "QUIPBOT_DISCROD__TOKEN: unknown section 'discrod'; did you mean 'discord'?",
+        "bot.language: must be one of fr, en (got 'de')",
+    ]
+
+
+def test_variables_that_name_no_section_are_left_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUIPBOT_CONFIG", str(write(tmp_path / "q.toml", "[bot]\n")))
+    monkeypatch.setenv("QUIPBOT_WHEELS", "/tmp/wheels")  # tests-llm/setup.sh reads it
+    monkeypatch.setenv("OTHER__THING", "x")
+    assert load_settings().bot.language == "fr"
+
+
 def test_broken_toml_and_missing_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path / "bad.toml", "[bot\nprefix=\n"))
