@@ -33,13 +33,14 @@ class Builtin(Component):
     )
     async def help(self, ctx: Context) -> Reply:
         router, lang = self.router, ctx.language
-        asked = router.find(ctx.args.split(" ")[0].removeprefix(ctx.prefix)) if ctx.args else None
+        typed = ctx.args.split(" ")[0].removeprefix(ctx.prefix).lower()
+        asked = router.find(typed) if typed else None
         if asked is not None and ctx.message.level >= asked.min_role:
             return Reply(
                 text(
                     lang,
                     "help_command",
-                    command=f"{ctx.prefix}{router.display_name(asked)}",
+                    command=f"{ctx.prefix}{typed}",  # as the viewer named it: !help joke → !joke
                     usage=f" {asked.usage}" if asked.usage else "",
                     description=asked.describe(lang),
                 )

@@ -33,17 +33,18 @@ class Context:
     """What a handler gets: the message, the parsed command and its arguments."""
 
     message: ChatMessage
-    command: str
+    command: str  # the name the viewer used, lower-cased: an alias maybe (!blague for joke)
     args: str
     language: str
     prefix: str
     definition: Command
 
     def usage(self) -> Reply:
-        """The reply that shows how to use this command."""
-        name = self.definition.display_name(self.language)
+        """The reply that shows how to use this command, named as the viewer typed it."""
         usage = self.definition.usage
-        return Reply(text(self.language, "usage", prefix=self.prefix, command=name, usage=usage))
+        return Reply(
+            text(self.language, "usage", prefix=self.prefix, command=self.command, usage=usage)
+        )
 
 
 Handler = Callable[[Context], Awaitable[Reply | None]]

@@ -101,22 +101,27 @@ class Router:
         if not raw or raw[0].isspace():  # "! joke" and a lone "!" are just chat
             return None
         name, _, args = clean_text(raw).partition(" ")
-        command = self._typed.get(name.lower())
+        typed = name.lower()
+        command = self._typed.get(typed)
         if command is None:
             return None  # unknown: say nothing rather than spam chat
-        return await self._dispatch(message, command, args)
+        return await self._dispatch(message, command, typed, args)
 
     async def dispatch(self, name: str, message: ChatMessage, args: str) -> Reply | None:
         """Run the command called ``name`` (hidden ones too: "mention" when a viewer writes
         "@bot question") with ``args``, through every check a typed command goes through."""
         self.stats.messages_in[message.platform] += 1
-        return await self._dispatch(message, self._by_name[name], clean_text(args))
+        return await self._dispatch(message, self._by_name[name], name, clean_text(args))
 
-    async def _dispatch(self, message: ChatMessage, command: Command, args: str) -> Reply | None:
+    async def _dispatch(
+        self, message: ChatMessage, command: Command, typed: str, args: str
+    ) -> Reply | None:
+        """Run ``command``, which the viewer called ``typed`` (!joke or !blague, in a French
+        channel): a reply that names the command names it as they did."""
         if message.level < command.min_role:
             return None  # not allowed: silence, no error spam
         if self.enforce_limits and message.level < Role.MODERATOR:
-            allowed, notice = self._check_limits(message, command)
+            allowed, notice = self._check_limits(message, command, typed)
             if not allowed:
                 return await self._said(notice, message)
         user, lang = message.user_name, self.language
@@ -125,7 +130,7 @@ class Router:
                 lang, "too_long", user=user, length=len(args), limit=self.limits.max_prompt_chars
             )
             return await self._said(Reply(too_long), message)
-        context = Context(message, command.name, args, lang, self.prefix, command)
+        context = Context(message, typed, args, lang, self.prefix, command)
         if command.needs_args and not args:
             return await self._said(context.usage(), message)
         started = time.perf_counter()
@@ -192,7 +197,9 @@ class Router:
     def _cooldown_of(self, command: Command) -> float:
         return self.limits.user_cooldown_s if command.cooldown_s is None else command.cooldown_s
 
-    def _check_limits(self, message: ChatMessage, command: Command) -> tuple[bool, Reply | None]:
+    def _check_limits(
+        self, message: ChatMessage, command: Command, typed: str
+    ) -> tuple[bool, Reply | None]:
         """(allowed, the notice to send if refused). Over the rate limit, the bot stays silent."""
         user_key = f"{message.platform}:{message.user_id}"
         if not self._rate.allow(user_key):
@@ -209,7 +216,7 @@ class Router:
             user=message.user_name,
             seconds=max(1, round(left)),
             prefix=self.prefix,
-            command=self.display_name(command),
+            command=typed,
         )
         return False, Reply(notice, retry_after_s=left)
 

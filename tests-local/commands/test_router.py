@@ -260,6 +260,25 @@ async def test_a_cooldown_notice_says_when_to_come_back(app, clock):
     assert notice.retry_after_s == pytest.approx(5.0)
 
 
+async def test_a_reply_names_the_command_as_the_viewer_typed_it(app):
+    """In a French channel !joke and !blague are one command: a viewer who typed !joke is
+    told about !joke, not !blague."""
+    await app.router.handle(msg("!joke"))
+    assert (await app.router.handle(msg("!JOKE"))).text == (
+        "⏳ alice, encore 5s avant le prochain !joke."
+    )
+    await app.router.handle(msg("!blague", user="bob"))
+    assert "prochain !blague." in (await app.router.handle(msg("!blague", user="bob"))).text
+    assert (await app.router.handle(msg("!forget", "mo", MOD))).text == (
+        "Utilisation : !forget <question>"
+    )
+    assert (await app.router.handle(msg("!oublie", "mo", MOD))).text == (
+        "Utilisation : !oublie <question>"
+    )
+    assert (await app.router.handle(msg("!aide joke", "carol"))).text.startswith("!joke : ")
+    assert (await app.router.handle(msg("!aide BLAGUE", "dave"))).text.startswith("!blague : ")
+
+
 async def test_french_words_for_a_vote_exist_in_french_only(settings, clock, make_app):
     french = await make_app(settings)
     reply = await french.router.handle(msg("!top"))
