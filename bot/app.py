@@ -4,8 +4,11 @@ what runs in the background, and stop it all cleanly."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from commands.builtin import Builtin
@@ -37,6 +40,17 @@ if TYPE_CHECKING:
     from bot.contracts import Adapter
 
 
+class StorageUnavailable(Exception):
+    """bot.data_dir cannot be created or written, or its SQLite file cannot be opened."""
+
+
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` if missing and check that a file can be written in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
 @dataclass
 class App:
     settings: Settings
@@ -62,11 +76,31 @@ class App:
     async def start(self) -> None:
         """Open the database, load what earlier runs left, and start the background work."""
         await asyncio.to_thread(words.load)  # the word lists, off the event loop
-        await self.store.open()
+        await self._open_storage()
         await self.banlist.start()
         await self.learned.load()
         await self.jokes.start()
         self.sessions.start()
+
+    async def _open_storage(self) -> None:
+        """The data folder and its database, checked at start: one clear line then beats a
+        traceback at the first write."""
+        folder = self.settings.bot.data_dir
+        try:
+            await asyncio.to_thread(ensure_writable, folder)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"bot.data_dir: cannot create or write {folder} ({exc.strerror or exc}); "
+                "set it to a writable folder"
+            ) from None
+        try:
+            await self.store.open()
+        # RuntimeError: a database from a newer quipbot
+        except (OSError, sqlite3.Error, RuntimeError) as exc:
+            raise StorageUnavailable(
+                f"bot.data_dir: cannot open {self.store.path} ({exc}); "
+                "move it away or set bot.data_dir to another folder"
+            ) from None
 
     async def aclose(self) -> None:
         """Stop the background work, finish pending writes, release connections. Safe to call

@@ -93,7 +93,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run_adapters(settings: Settings, names: list[str]) -> int:
     from bot.adapters import run_adapters
-    from bot.app import build_app
+    from bot.app import StorageUnavailable, build_app
     from bot.contracts import AdapterUnavailable
 
     app = build_app(settings)
@@ -104,7 +104,7 @@ async def _run_adapters(settings: Settings, names: list[str]) -> int:
     try:
         await app.start()
         await run_adapters(app, names)
-    except AdapterUnavailable as exc:
+    except (AdapterUnavailable, StorageUnavailable) as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     except asyncio.CancelledError:
@@ -115,13 +115,16 @@ async def _run_adapters(settings: Settings, names: list[str]) -> int:
 
 
 async def _console(settings: Settings, *, mods: set[str], enforce_limits: bool) -> int:
-    from bot.app import build_app
+    from bot.app import StorageUnavailable, build_app
     from bot.console import run_console
 
     app = build_app(settings, enforce_limits=enforce_limits)
     try:
         await app.start()
         await run_console(app, mods=mods)
+    except StorageUnavailable as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
     finally:
         await app.aclose()
     return 0

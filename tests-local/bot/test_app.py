@@ -1,0 +1,33 @@
+"""The app's lifecycle: the data folder is checked at start, with one clear line when unusable."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import StorageUnavailable
+
+
+async def test_a_missing_data_folder_is_created(settings, make_app, tmp_path):
+    settings.bot.data_dir = tmp_path / "new" / "nested"
+    app = await make_app(settings)
+    assert app.store.path.is_file()
+
+
+async def test_a_data_folder_that_cannot_be_created_is_one_clear_line(settings, make_app, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    settings.bot.data_dir = tmp_path / "file" / "data"
+    with pytest.raises(StorageUnavailable) as info:
+        await make_app(settings)
+    assert str(info.value) == (
+        f"bot.data_dir: cannot create or write {tmp_path / 'file' / 'data'} (Not a directory); "
+        "set it to a writable folder"
+    )
+
+
+async def test_a_database_that_cannot_be_opened_is_one_clear_line(settings, make_app, tmp_path):
+    settings.bot.data_dir.mkdir()
+    settings.bot.database.write_text("not SQLite, but long enough to be read as a header" * 4)
+    with pytest.raises(StorageUnavailable) as info:
+        await make_app(settings)
+    assert str(info.value).startswith(f"bot.data_dir: cannot open {settings.bot.database} (")
+    assert "\n" not in str(info.value)
