@@ -7,21 +7,24 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from config.settings import ConfigError, Settings, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quipbot", description=__doc__)
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help="TOML config file (default: $QUIPBOT_CONFIG, then ./quipbot.toml)",
+    parser = argparse.ArgumentParser(
+        prog="quipbot", description=__doc__, parents=[_common_options()]
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
+    parser.set_defaults(config=None, verbose=False)
+    common = _common_options()  # fresh: parents share actions, and set_defaults changed those
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start every enabled adapter (console if none)")
-    console = sub.add_parser("console", help="chat with the bot in the terminal or via stdin")
+    sub.add_parser("run", parents=[common], help="start every enabled adapter (console if none)")
+    console = sub.add_parser(
+        "console", parents=[common], help="chat with the bot in the terminal or via stdin"
+    )
     console.add_argument(
         "--mod",
         action="append",
@@ -32,9 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument(
         "--limits", action="store_true", help="apply cooldowns and rate limits as in real chat"
     )
-    sub.add_parser("check", help="validate the config and reach every configured dependency")
+    sub.add_parser(
+        "check", parents=[common], help="validate the config and reach every configured dependency"
+    )
     twitch_auth = sub.add_parser(
-        "twitch-auth", help="get the Twitch tokens: guides you through the OAuth grants"
+        "twitch-auth",
+        parents=[common],
+        help="get the Twitch tokens: guides you through the OAuth grants",
     )
     twitch_auth.add_argument(
         "--port",
@@ -43,6 +50,46 @@ def _parser() -> argparse.ArgumentParser:
         help="local port of the OAuth redirect, http://localhost:PORT/oauth/callback (4343)",
     )
     return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The options every subcommand takes, before or after its name (quipbot check -v)."""
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand not given the option keeps what was given before its name.
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="TOML config file (default: $QUIPBOT_CONFIG, then ./quipbot.toml)",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="debug logs on stderr",
+    )
+    return common
+
+
+class _Version(argparse.Action):
+    """``--version``, read from the installed package only when asked: reading package
+    metadata costs about 50 ms, more than a console start should pay."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, argparse.SUPPRESS, nargs=0, help="print the version and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("quipbot")
+        except PackageNotFoundError:
+            installed = "unknown (not installed: pip install .)"
+        print(f"quipbot {installed}")
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:

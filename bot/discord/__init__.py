@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import discord
+
 from bot.discord.adapter import DiscordAdapter
 from bot.discord.check import check
 
@@ -15,6 +17,11 @@ if TYPE_CHECKING:
     from bot.app import App
 
 __all__ = ["DiscordAdapter", "check", "create"]
+
+# The bot never joins a voice channel: "PyNaCl (or davey) is not installed, voice will NOT be
+# supported" at every start would only worry the streamer.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
 
 
 def create(app: App) -> DiscordAdapter:
