@@ -263,7 +263,8 @@ def describe(settings: Settings) -> str:
     """One line saying what this process uses, printed at start-up."""
     llm = settings.llm
     backends = [
-        f"{b.provider}({b.resolved_model} at {b.resolved_base_url})"
+        f"{b.provider}({'its loaded model' if b.uses_loaded_model else b.resolved_model} "
+        f"at {b.resolved_base_url})"
         for b in (llm, llm.fallback)
         if b is not None and b.provider != "offline"
     ]

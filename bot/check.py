@@ -44,7 +44,7 @@ async def check_redis(settings: Settings) -> Finding:
 
 
 async def check_llm(name: str, backend: BackendSettings) -> Finding:
-    from intelligence.llm import LLMClient, LLMError
+    from intelligence.llm import LLMClient, LLMError, loaded_model
 
     client = LLMClient(backend, name=name, max_retries=0)
     what = f"{name} ({backend.provider})"
@@ -55,6 +55,21 @@ async def check_llm(name: str, backend: BackendSettings) -> Finding:
     finally:
         await client.aclose()
     shown = ", ".join(models[:8]) + (" …" if len(models) > 8 else "")
+    if backend.uses_loaded_model:
+        chosen = loaded_model(models)
+        if chosen is None:
+            return Finding(
+                False,
+                what,
+                f"{client.base_url} answers but has no chat model loaded (it offers: "
+                f"{shown or 'nothing'}); load one in LM Studio, or set {name}.model",
+            )
+        return Finding(
+            True,
+            what,
+            f"{client.base_url} answers; model {chosen}, the one it has loaded "
+            f"(set {name}.model to choose); offers: {shown}",
+        )
     if backend.model and backend.model not in models:
         return Finding(
             False,

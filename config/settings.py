@@ -38,10 +38,13 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "lmstudio": "http://localhost:1234/v1",
     "openai": "http://localhost:8000/v1",
 }
+# A local server with no model set serves the one it has loaded (quipbot asks it); caches and
+# the HTTP API still know that model by one fixed name.
+LOADED_MODEL = "local-model"
 DEFAULT_MODELS: dict[str, str] = {
     "mistral": "mistral-small-latest",
-    "lmstudio": "local-model",
-    "openai": "local-model",
+    "lmstudio": LOADED_MODEL,
+    "openai": LOADED_MODEL,
 }
 
 
@@ -116,6 +119,11 @@ class BackendSettings(Section):
     @property
     def resolved_model(self) -> str:
         return self.model or DEFAULT_MODELS.get(self.provider, "offline")
+
+    @property
+    def uses_loaded_model(self) -> bool:
+        """No model set on a local server: use the one it has loaded (GET /models)."""
+        return not self.model and DEFAULT_MODELS.get(self.provider) == LOADED_MODEL
 
 
 class LLMSettings(BackendSettings):

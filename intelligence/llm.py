@@ -13,7 +13,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -31,6 +31,8 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
 ERROR_BODY_LIMIT = 4096
 ENVELOPE_BYTES = 16_384  # a plain answer's JSON around its text: ids, usage, and n choices
+
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class LLMError(Exception):
@@ -138,14 +140,19 @@ class LLMClient:
         name: str = "llm",
         max_retries: int = MAX_RETRIES,
         rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.backend = backend
         self.name = name
         self.provider = backend.provider
         self.base_url = backend.resolved_base_url
-        self.model = backend.resolved_model
+        self.model = backend.resolved_model  # the name caches and the HTTP API know it by
+        # The model requests name: the configured one, else the one the server has loaded,
+        # asked on first use and again after a refusal (the streamer may have switched).
+        self.served_model: str | None = None if backend.uses_loaded_model else self.model
         self.max_retries = max_retries
         self._rng = rng or random.Random()
+        self.sleep = sleep  # how it waits between retries
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:  # no key in logs
@@ -157,12 +164,12 @@ class LLMClient:
         return LLMStream(self, request)
 
     async def complete(self, request: ChatRequest) -> Completion:
-        body = self.request_body(request, stream=False)
         deadline = time.monotonic() + self.backend.timeout_s
         attempt = 0
         while True:
             try:
-                payload = await self._post_json(body, deadline)
+                await self._resolve_model()
+                payload = await self._post_json(self.request_body(request, stream=False), deadline)
                 break
             except LLMError as exc:
                 await self._backoff_or_raise(exc, attempt, deadline)
@@ -185,6 +192,10 @@ class LLMClient:
                     payload = await resp.json(content_type=None)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise self._connection_error(exc) from None
+        if "error" in payload:  # LM Studio answers a wrong path with 200 and an error
+            raise LLMRequestError(
+                f"{self.name}: {_error_message(payload)} (check llm.base_url: {self.base_url})"
+            )
         return [m["id"] for m in payload.get("data", []) if isinstance(m, dict) and "id" in m]
 
     async def aclose(self) -> None:
@@ -195,7 +206,7 @@ class LLMClient:
     def request_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """Only the keys this provider accepts: Mistral answers 422 to any other."""
         body: dict[str, Any] = {
-            "model": self.model,
+            "model": self.served_model or self.model,
             "messages": request.messages,
             "max_tokens": request.max_tokens or self.backend.max_tokens,
             "temperature": (
@@ -226,13 +237,25 @@ class LLMClient:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
+    async def _resolve_model(self) -> None:
+        if self.served_model is None:
+            models = await self.list_models()
+            self.served_model = loaded_model(models)
+            if self.served_model is None:
+                raise LLMRequestError(
+                    f"{self.name}: {self.base_url} has no chat model loaded "
+                    f"(it lists: {', '.join(models) or 'nothing'}); load one, or set llm.model"
+                )
+            log.info("%s: using %s, the model the server has loaded", self.name, self.served_model)
+
     async def _iterate(self, out: LLMStream) -> AsyncIterator[str]:
-        body = self.request_body(out.request, stream=True)
         deadline = time.monotonic() + self.backend.timeout_s
         attempt = 0
         while True:
             emitted = False
             try:
+                await self._resolve_model()
+                body = self.request_body(out.request, stream=True)
                 async for piece in self._stream_once(body, out, deadline):
                     emitted = True
                     out.parts.append(piece)
@@ -344,7 +367,7 @@ class LLMClient:
         if time.monotonic() + delay >= deadline:
             raise exc
         log.info("%s: %s; retry %d in %.1fs", self.name, exc, attempt + 1, delay)
-        await asyncio.sleep(delay)
+        await self.sleep(delay)
 
     def _connection_error(self, exc: BaseException) -> LLMConnectionError:
         if isinstance(exc, TimeoutError):
@@ -372,8 +395,17 @@ class LLMClient:
         if resp.status in (401, 403):
             message += " (check llm.api_key)"
         elif resp.status == 404:
-            message += f" (check llm.base_url and llm.model; model is {self.model!r})"
+            model = self.served_model or self.model
+            message += f" (check llm.base_url and llm.model; model is {model!r})"
+        if self.backend.uses_loaded_model:
+            self.served_model = None  # another model may be loaded now: ask again next time
         return LLMRequestError(message, status=resp.status)
+
+
+def loaded_model(models: list[str]) -> str | None:
+    """The model a local server serves when asked for none: the first it lists that can chat
+    (LM Studio lists its embedding models too)."""
+    return next((model for model in models if "embed" not in model.lower()), None)
 
 
 def _json_or_none(text: str) -> Any:

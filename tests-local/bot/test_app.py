@@ -31,3 +31,14 @@ async def test_a_database_that_cannot_be_opened_is_one_clear_line(settings, make
         await make_app(settings)
     assert str(info.value).startswith(f"bot.data_dir: cannot open {settings.bot.database} (")
     assert "\n" not in str(info.value)
+
+
+def test_the_start_line_says_a_local_server_serves_its_loaded_model(settings):
+    from bot.app import describe
+
+    settings.llm.provider = "lmstudio"
+    assert "backend=lmstudio(its loaded model at http://localhost:1234/v1) then offline" in (
+        describe(settings)
+    )
+    settings.llm.model = "qwen2.5-7b-instruct"
+    assert "lmstudio(qwen2.5-7b-instruct at " in describe(settings)

@@ -66,3 +66,21 @@ async def test_wrong_api_key_is_reported_without_the_key(tmp_path):
         )
         [_, llm] = await run_checks(settings)
     assert not llm.ok and "check llm.api_key" in llm.detail and "wrong-key-42" not in str(llm)
+
+
+async def test_lm_studio_without_a_model_says_which_loaded_model_it_will_use(tmp_path):
+    embedding = "text-embedding-nomic-embed-text-v1.5"
+    async with FakeLLM(flavour="lmstudio", models=[embedding, "qwen2.5-7b-instruct"]) as fake:
+        settings = Settings(
+            bot={"data_dir": tmp_path}, llm={"provider": "lmstudio", "base_url": fake.base_url}
+        )
+        [_, llm] = await run_checks(settings)
+        assert llm.ok, str(llm)
+        assert llm.detail.startswith(
+            f"{fake.base_url} answers; model qwen2.5-7b-instruct, the one it has loaded "
+            "(set llm.model to choose)"
+        )
+        fake.models = [embedding]
+        [_, llm] = await run_checks(settings)
+    assert not llm.ok
+    assert "has no chat model loaded" in llm.detail and "load one in LM Studio" in llm.detail

@@ -308,6 +308,18 @@ async def test_check_model(session: aiohttp.ClientSession, mistral: FakeLLM) -> 
     assert (await resp.json())["type"] == "invalid_model"
 
 
+async def test_lmstudio_ignores_the_model_with_one_loaded_and_refuses_others_with_several(
+    session: aiohttp.ClientSession, lmstudio: FakeLLM
+) -> None:
+    assert (await post(session, lmstudio, {**chat(), "model": "local-model"})).status == 200
+    lmstudio.models = ["qwen2.5-7b-instruct", "phi-4"]
+    resp = await post(session, lmstudio, {**chat(), "model": "local-model"})
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error["code"] == "model_not_found" and "qwen2.5-7b-instruct, phi-4" in error["message"]
+    assert (await post(session, lmstudio, {**chat(), "model": "phi-4"})).status == 200
+
+
 async def test_lmstudio_errors(session: aiohttp.ClientSession, lmstudio: FakeLLM) -> None:
     resp = await post(session, lmstudio, {"model": "x"})
     assert resp.status == 400

@@ -109,7 +109,21 @@ class CompletionsMixin:
             return self._error(400, "Invalid JSON in request body", "object")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return self._error(400, "'messages' field is required", "string")
+        if len(self.models) > 1 and body.get("model") not in self.models:
+            return self._unknown_model(body.get("model"))
         return None
+
+    def _unknown_model(self, model: Any) -> web.Response:
+        """LM Studio ignores ``model`` while it has one model loaded; with several, it refuses
+        any other name, listing a few of its models."""
+        error = {
+            "message": f"Invalid model identifier {json.dumps(model)}. Please specify a valid "
+            f"downloaded model (e.g., {', '.join(self.models[:3])}).",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+        return _json_response({"error": error}, status=400)
 
     def _validate_mistral(self, body: Any) -> web.Response | None:
         # Mirrors FastAPI/pydantic 422s: every problem listed in message.detail.
