@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 
@@ -23,7 +22,14 @@ from intelligence.llm import (
 QUESTION = ChatRequest([{"role": "user", "content": "why is the sky blue"}])
 
 
-def client_for(fake: FakeLLM, provider: str, **overrides) -> LLMClient:
+class Waits(list[float]):
+    """The client's sleep between retries: notes how long it would wait, and waits not."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def client_for(fake: FakeLLM, provider: str, waits: Waits | None = None, **overrides) -> LLMClient:
     backend = BackendSettings(
         provider=provider,
         base_url=fake.base_url,
@@ -31,7 +37,9 @@ def client_for(fake: FakeLLM, provider: str, **overrides) -> LLMClient:
         timeout_s=overrides.pop("timeout_s", 10),
         **overrides,
     )
-    return LLMClient(backend, name=provider, rng=random.Random(0))
+    return LLMClient(
+        backend, name=provider, rng=random.Random(0), sleep=Waits() if waits is None else waits
+    )
 
 
 @pytest.fixture
@@ -112,19 +120,20 @@ async def test_strict_mistral_would_reject_openai_only_keys(mistral):
 
 async def test_retry_on_5xx_then_success(lmstudio):
     lmstudio.fail_next(status=503, times=2, shape="string")
-    pieces, _ = await collect(client_for(lmstudio, "lmstudio"))
+    waits = Waits()
+    pieces, _ = await collect(client_for(lmstudio, "lmstudio", waits))
     assert "".join(pieces).startswith("Answer to:")
     assert lmstudio.calls == 3
+    # Exponential backoff with jitter: 0.5 s then 1 s, each times 0.5-1.
+    assert len(waits) == 2 and 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0
 
 
 async def test_429_honours_retry_after(mistral):
-    mistral.rate_limit_next(retry_after=0.4)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    pieces, _ = await collect(client_for(mistral, "mistral"))
+    mistral.rate_limit_next(retry_after=3)  # longer than any backoff of a first retry
+    waits = Waits()
+    pieces, _ = await collect(client_for(mistral, "mistral", waits))
     assert pieces and mistral.calls == 2
-    gap = mistral.requests[1].at - mistral.requests[0].at
-    assert gap >= 0.4 and loop.time() - started >= 0.4
+    assert waits == [3]
 
 
 async def test_429_with_retry_after_beyond_the_deadline_gives_up_at_once(mistral):
@@ -137,9 +146,11 @@ async def test_429_with_retry_after_beyond_the_deadline_gives_up_at_once(mistral
 
 async def test_retries_give_up_after_the_limit(lmstudio):
     lmstudio.fail_next(status=500, times=5)
+    waits = Waits()
     with pytest.raises(LLMServerError):
-        await collect(client_for(lmstudio, "lmstudio"))
+        await collect(client_for(lmstudio, "lmstudio", waits))
     assert lmstudio.calls == 3  # the first try and two retries
+    assert len(waits) == 2
 
 
 async def test_drop_before_any_content_is_retried(mistral):
@@ -190,16 +201,16 @@ async def test_connection_refused_is_a_connection_error():
 
 async def test_first_byte_timeout(lmstudio):
     lmstudio.hang_next(seconds=5, times=5)
-    client = client_for(lmstudio, "lmstudio", first_byte_timeout_s=0.2, timeout_s=2)
+    client = client_for(lmstudio, "lmstudio", first_byte_timeout_s=0.1, timeout_s=2)
     with pytest.raises(LLMConnectionError) as info:
         await collect(client)
     assert "in time" in str(info.value)
 
 
 async def test_total_timeout_mid_stream(lmstudio):
-    lmstudio.token_delay_s = 0.3
+    lmstudio.token_delay_s = 0.1
     lmstudio.chunk_chars = 2
-    client = client_for(lmstudio, "lmstudio", timeout_s=1)
+    client = client_for(lmstudio, "lmstudio", timeout_s=0.5)
     with pytest.raises(LLMStreamError):
         await collect(client)
 
