@@ -122,11 +122,19 @@ async def test_100_viewers_asking_at_once_make_one_call(fake, make_app):
 
 async def test_llm_down_gives_an_honest_notice_and_the_breaker_opens(fake, make_app, clock):
     app = await make_app(fake, breaker_failures=5, breaker_reset_s=60)
+    waits: list[float] = []
+
+    async def backoff(seconds: float) -> None:  # noted, not waited: the retries still happen
+        waits.append(seconds)
+
+    for client, _breaker in app.pool.backends:
+        client.sleep = backoff
     await fake.stop()
     for i in range(5):
         reply = await ask(app, f"!ask question number {i}")
         assert reply.source == "fallback" and "break" in reply.text
     assert app.pool.breaker_states() == {"primary:lmstudio": "open"}
+    assert len(waits) == 5 * 2  # each question was tried three times
     errors = sum(app.stats.llm_errors.values())
     reply = await ask(app, "!ask yet another question")
     assert reply.source == "fallback"
