@@ -27,9 +27,10 @@ def same_phrase(phrase: str) -> str:
 
 
 class Banlist:
-    def __init__(self, store: Store, redis: RedisTier | None) -> None:
+    def __init__(self, store: Store, redis: RedisTier | None, *, sync_s: float = SYNC_S) -> None:
         self._store = store
         self._redis = redis
+        self._sync_s = sync_s  # how often it looks for another instance's change
         self._defaults = default_phrases()
         self.custom: dict[str, str] = {}  # same_phrase → the phrase as a moderator wrote it
         self.index = BanphraseIndex(self._defaults)
@@ -109,7 +110,7 @@ class Banlist:
 
     async def _sync_forever(self) -> None:
         while True:
-            await asyncio.sleep(SYNC_S)
+            await asyncio.sleep(self._sync_s)
             try:
                 await self.sync()
             except Exception:

@@ -198,7 +198,7 @@ async def test_instances_sharing_redis_share_the_channel_list(tmp_path, redis_se
     for name in ("a", "b"):
         store = Store(tmp_path / f"{name}.db")
         await store.open()
-        banlist = Banlist(store, RedisTier(redis_server.url))
+        banlist = Banlist(store, RedisTier(redis_server.url), sync_s=0.05)
         await banlist.start()
         stores.append(store)
         lists.append(banlist)
@@ -207,11 +207,11 @@ async def test_instances_sharing_redis_share_the_channel_list(tmp_path, redis_se
         await first.add("wombat", by="twitch:1")
         async with asyncio.timeout(10):
             while second.find("a wombat!") is None:
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.01)
         await second.remove("wombat")
         async with asyncio.timeout(10):
             while first.find("a wombat!") is not None:
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.01)
         await stores[0].flush()
         with sqlite3.connect(tmp_path / "a.db") as db:  # a restart starts from the same list
             assert db.execute("SELECT phrase FROM banphrases").fetchall() == []
