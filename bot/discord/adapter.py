@@ -22,7 +22,7 @@ from cachetools import LRUCache
 from discord import app_commands
 
 from bot.discord.slash import slash_commands
-from bot.discord.stream import Outbox, Sent, StreamWriter, send_text
+from bot.discord.stream import EDIT_INTERVAL_S, Outbox, Sent, StreamWriter, send_text
 from commands import texts
 from commands.definition import Command
 from commands.types import ChatMessage, Platform, Reply, Role
@@ -48,6 +48,8 @@ class DiscordAdapter:
         *,
         guild_ready_timeout: float = 2.0,
         retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        defer_after: float = DEFER_AFTER_S,
+        edit_interval: float = EDIT_INTERVAL_S,
     ) -> None:
         self.app = app
         self.language = app.settings.bot.language
@@ -55,6 +57,8 @@ class DiscordAdapter:
         self.client: _Client | None = None
         self._guild_ready_timeout = guild_ready_timeout
         self._retry_delays = retry_delays
+        self._defer_after = defer_after  # a slower answer is deferred, or shows typing
+        self._edit_interval = edit_interval  # between two edits of a streamed answer
         self._message_content = True  # dropped if the developer portal has it off
         self._status = "connecting"
         self._was_up = False
@@ -165,7 +169,7 @@ class DiscordAdapter:
                 if not interaction.response.is_done():
                     await interaction.response.defer(thinking=True, ephemeral=private)
 
-            reply = await _patiently(router.handle(message), defer)
+            reply = await _patiently(router.handle(message), defer, self._defer_after)
             if reply is None:  # refused by the router's limits: say so, to this user only
                 if interaction.response.is_done():
                     with contextlib.suppress(discord.HTTPException):
@@ -213,7 +217,7 @@ class DiscordAdapter:
         else:
             work = router.dispatch("mention", chat, text)
         with self._answering(f"message {message.id}"):
-            reply = await _patiently(work, message.channel.typing)
+            reply = await _patiently(work, message.channel.typing, self._defer_after)
             if reply is None:
                 return
             self._conversations[message.id] = conversation
@@ -304,7 +308,7 @@ class DiscordAdapter:
             return await send_text(outbox, text)
         # The pipeline cleaned whole sentences already: here, only word by word, to keep pace.
         pieces = self.sanitiser.stream(_pieces(reply), whole_sentences=False)
-        writer = StreamWriter(outbox)
+        writer = StreamWriter(outbox, interval=self._edit_interval)
         ids = await writer.write(pieces, when_empty=texts.text(self.language, "empty"))
         if reply.blocked:  # the gate stopped it: what was shown goes, the neutral line stays
             first, *rest = writer.sent
@@ -476,12 +480,12 @@ class _Editable:
 
 
 async def _patiently(
-    work: Awaitable[Reply | None], when_slow: Callable[[], Awaitable[object]]
+    work: Awaitable[Reply | None], when_slow: Callable[[], Awaitable[object]], after: float
 ) -> Reply | None:
-    """Await ``work``; if it takes over DEFER_AFTER_S, call ``when_slow`` (defer, typing)."""
+    """Await ``work``; if it takes over ``after`` seconds, call ``when_slow`` (defer, typing)."""
     task = asyncio.ensure_future(work)
     try:
-        done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER_S)
+        done, _ = await asyncio.wait({task}, timeout=after)
         if not done:
             await when_slow()
         return await task

@@ -34,8 +34,14 @@ MANAGE_MESSAGES = "8192"
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
-# About 2.5 s of streaming: long enough to need several edits at one per second.
+# Discord's pace four times faster, so that a streamed answer takes a fraction of a second:
+# an edit at most every EDIT_INTERVAL (1 s in production), a deferral after DEFER_AFTER (1 s).
+EDIT_INTERVAL = 0.25
+DEFER_AFTER = 0.25
+FAST = {"edit_interval": EDIT_INTERVAL, "defer_after": DEFER_AFTER}
+# About 2.5 edit intervals of streaming at TOKEN_DELAY: long enough to need several edits.
 SLOW_ANSWER = " ".join(f"word{i}" for i in range(60)) + "."
+TOKEN_DELAY = 0.12 * EDIT_INTERVAL
 
 
 # ---------------------------------------------------------------------- harness
@@ -84,9 +90,10 @@ async def make_app(clock) -> AsyncIterator[Callable[[Settings], App]]:
 
 
 @contextlib.asynccontextmanager
-async def connected(fake: FakeDiscord, app: App) -> AsyncIterator[DiscordAdapter]:
-    """The adapter's run() as the supervisor would run it, until the client is ready."""
-    adapter = DiscordAdapter(app, guild_ready_timeout=0.05, retry_delays=(0.05,))
+async def connected(fake: FakeDiscord, app: App, **timing: float) -> AsyncIterator[DiscordAdapter]:
+    """The adapter's run() as the supervisor would run it, until the client is ready.
+    ``timing``: the adapter's ``edit_interval`` or ``defer_after`` (see FAST)."""
+    adapter = DiscordAdapter(app, guild_ready_timeout=0.05, retry_delays=(0.05,), **timing)
     with fake.patch_discord():
         task = asyncio.create_task(adapter.run())
         try:
@@ -162,11 +169,11 @@ def bodies_sent(fake: FakeDiscord) -> list[dict]:
     return bodies
 
 
-def assert_edits_at_most_one_per_second(edits: list[RecordedRequest]) -> None:
-    """The rate rule itself: successive accepted edits of an answer are ≥ 1 s apart."""
+def assert_edits_at_most_one_per_interval(edits: list[RecordedRequest]) -> None:
+    """The rate rule itself: successive accepted edits of an answer are ≥ EDIT_INTERVAL apart."""
     times = [r.time for r in edits if r.status == 200]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert all(gap >= 0.99 for gap in gaps), gaps
+    assert all(gap >= 0.99 * EDIT_INTERVAL for gap in gaps), gaps
 
 
 def sanitised(text: str, settings: Settings) -> str:
@@ -233,10 +240,10 @@ async def test_joke_answers_at_once_with_a_joke(fake, make_app, tmp_path):
 
 
 async def test_ask_defers_then_streams_with_at_most_one_edit_per_second(fake, make_app, tmp_path):
-    async with FakeLLM(flavour="lmstudio", token_delay_s=0.12, reply=SLOW_ANSWER) as llm:
+    async with FakeLLM(flavour="lmstudio", token_delay_s=TOKEN_DELAY, reply=SLOW_ANSWER) as llm:
         settings = settings_for(tmp_path, llm.base_url)
         app = await make_app(settings)
-        async with connected(fake, app):
+        async with connected(fake, app, **FAST):
             interaction_id = await fake.send_slash("ask", {"question": "count for me"})
             expected = sanitised(SLOW_ANSWER, settings)
             await until(lambda: contents(fake, interaction_id) == [expected], 10)
@@ -252,7 +259,7 @@ async def test_ask_defers_then_streams_with_at_most_one_edit_per_second(fake, ma
     assert calls[1].json["content"] != expected  # the first piece, not the whole answer
     edits = edits_of(fake, interaction_id)
     assert len(edits) >= 2, "the answer should grow in several edits"
-    assert_edits_at_most_one_per_second(edits)
+    assert_edits_at_most_one_per_interval(edits)
     assert edits[-1].json["content"] == expected
     assert all(e.json["allowed_mentions"] == {"parse": []} for e in edits)
 
@@ -260,9 +267,10 @@ async def test_ask_defers_then_streams_with_at_most_one_edit_per_second(fake, ma
 async def test_a_command_slower_than_a_second_is_deferred_and_a_mention_shows_typing(
     fake, make_app, tmp_path
 ):
-    async with FakeLLM(flavour="lmstudio", latency_s=1.5, reply="A pigeon files taxes.") as llm:
+    latency = 1.5 * DEFER_AFTER
+    async with FakeLLM(flavour="lmstudio", latency_s=latency, reply="A pigeon files taxes.") as llm:
         app = await make_app(settings_for(tmp_path, llm.base_url))
-        async with connected(fake, app):
+        async with connected(fake, app, **FAST):
             interaction_id = await fake.send_slash("absurd")
             await fake.send_message(f"<@{F.BOT_USER_ID}> tell me something")
             await until(lambda: contents(fake, interaction_id) == ["A pigeon files taxes."], 10)
@@ -288,7 +296,7 @@ async def test_a_long_answer_continues_in_follow_ups_without_breaking_its_code_b
     ) as llm:
         settings = settings_for(tmp_path, llm.base_url)
         app = await make_app(settings)
-        async with connected(fake, app):
+        async with connected(fake, app, **FAST):
             interaction_id = await fake.send_slash("ask", {"question": "tell me everything"})
             expected = sanitised(answer, settings)
 
@@ -306,7 +314,7 @@ async def test_a_long_answer_continues_in_follow_ups_without_breaking_its_code_b
     assert all(p.count("```") % 2 == 0 for p in parts)
     assert [p for p in parts if "```" in p] == [parts[1]]
     assert sanitised(code, settings) in parts[1]  # the block moved whole to the next message
-    assert_edits_at_most_one_per_second(edits_of(fake, interaction_id))
+    assert_edits_at_most_one_per_interval(edits_of(fake, interaction_id))
     rejected = [r for r in fake.requests if r.status == 400]
     assert rejected == []  # never a 50035 for an over-long message
 
@@ -575,19 +583,20 @@ async def test_reactions_on_a_joke_vote_once_per_user(fake, make_app, tmp_path, 
 
 
 async def test_a_429_on_an_edit_is_waited_out_and_the_throttle_follows(fake, make_app, tmp_path):
-    async with FakeLLM(flavour="lmstudio", token_delay_s=0.12, reply=SLOW_ANSWER) as llm:
+    retry_after = 0.6 * EDIT_INTERVAL
+    async with FakeLLM(flavour="lmstudio", token_delay_s=TOKEN_DELAY, reply=SLOW_ANSWER) as llm:
         settings = settings_for(tmp_path, llm.base_url)
         app = await make_app(settings)
-        async with connected(fake, app):
-            fake.rate_limit_next("PATCH", WEBHOOK, retry_after=0.6)
+        async with connected(fake, app, **FAST):
+            fake.rate_limit_next("PATCH", WEBHOOK, retry_after=retry_after)
             interaction_id = await fake.send_slash("ask", {"question": "count again"})
             expected = sanitised(SLOW_ANSWER, settings)
             await until(lambda: contents(fake, interaction_id) == [expected], 10)
 
     edits = edits_of(fake, interaction_id)
     assert [e.status for e in edits[:2]] == [429, 200]
-    assert edits[1].time - edits[0].time >= 0.6  # discord.py honoured retry_after
-    assert_edits_at_most_one_per_second(edits)
+    assert edits[1].time - edits[0].time >= retry_after  # discord.py honoured retry_after
+    assert_edits_at_most_one_per_interval(edits)
     assert edits[-1].json["content"] == expected
 
 
@@ -683,9 +692,9 @@ async def test_a_streamed_answer_the_gate_stops_is_replaced_by_a_neutral_line(
 ):
     clean = " ".join(f"word{i}" for i in range(40))  # shown while the rest arrives
     answer = f"{clean} and now go kill yourself, honestly."
-    async with FakeLLM(flavour="lmstudio", token_delay_s=0.05, reply=answer) as llm:
+    async with FakeLLM(flavour="lmstudio", token_delay_s=0.02, reply=answer) as llm:
         app = await make_app(settings_for(tmp_path, llm.base_url))
-        async with connected(fake, app):
+        async with connected(fake, app, **FAST):
             interaction_id = await fake.send_slash("ask", {"question": "count for me"})
             neutral = "🤐 I'd rather not answer that."
             await until(lambda: contents(fake, interaction_id) == [neutral], 10)
