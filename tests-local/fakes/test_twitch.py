@@ -12,9 +12,9 @@ How a test starts a bot against the fake (see the ``bot`` fixture):
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -123,6 +123,21 @@ def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     A plain socket drop does not need this: the first reconnect attempt is immediate.
     """
     monkeypatch.setattr(twitchio.eventsub.websockets, "Backoff", QuickBackoff)
+
+
+@pytest.fixture
+def websockets(monkeypatch: pytest.MonkeyPatch) -> list[twitchio.eventsub.websockets.Websocket]:
+    """Every twitchio websocket made from now on, open or closed. Request it before ``bot``.
+    (Looking for them in gc.get_objects() costs seconds once the suite holds many objects.)"""
+    made: list[twitchio.eventsub.websockets.Websocket] = []
+    init = twitchio.eventsub.websockets.Websocket.__init__
+
+    def recorded(self: twitchio.eventsub.websockets.Websocket, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(twitchio.eventsub.websockets.Websocket, "__init__", recorded)
+    return made
 
 
 @pytest.fixture
@@ -301,7 +316,7 @@ async def test_outage_reconnects_after_backoff(
 
 
 async def test_session_reconnect_keeps_session_and_subscription(
-    fake: FakeTwitch, bot: FakeBot
+    websockets: list[twitchio.eventsub.websockets.Websocket], fake: FakeTwitch, bot: FakeBot
 ) -> None:
     [sub] = fake.active_subscriptions(CHAT_MESSAGE)
     subscribe_calls = len(fake.requests_to("/helix/eventsub/subscriptions", "POST"))
@@ -325,11 +340,8 @@ async def test_session_reconnect_keeps_session_and_subscription(
     # twitchio 3.3.2 quirk: the new socket gets the same session id, and closing the old one
     # removes it from Client._websockets, so bot.close() leaves it connected. Close it here.
     await bot.close()
-    orphans = [
-        ws
-        for ws in gc.get_objects()
-        if isinstance(ws, twitchio.eventsub.websockets.Websocket) and ws.connected
-    ]
+    assert len(websockets) == 2  # the first socket and the one Twitch moved the session to
+    orphans = [ws for ws in websockets if ws.connected]
     assert len(orphans) == 1, "twitchio fixed the orphaned socket; drop this workaround"
     assert fake.sessions == [sub.session_id]
     for ws in orphans:
