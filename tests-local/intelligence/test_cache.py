@@ -83,8 +83,10 @@ async def test_l2_entries_expire(redis_server, clock):
     cache = make_cache(clock, RedisTier(redis_server.url, clock=clock))
     other = make_cache(clock, RedisTier(redis_server.url, clock=clock))
     try:
-        await cache.put(SCOPE, "short lived", Entry("x", "short lived", 0.2))
-        await asyncio.sleep(0.4)  # real Redis time
+        await cache.put(SCOPE, "long lived", Entry("y", "long lived", 600))
+        await cache.put(SCOPE, "short lived", Entry("x", "short lived", 0.05))
+        await asyncio.sleep(0.15)  # real Redis time
+        assert (await other.get(SCOPE, "long lived")).tier == "l2"  # it was written to Redis
         assert await other.get(SCOPE, "short lived") is None
     finally:
         await cache.redis.aclose()
@@ -137,7 +139,7 @@ async def test_a_hung_redis_cannot_stall_chat(clock):
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    redis = RedisTier(f"redis://127.0.0.1:{port}/0", clock=clock, timeout_s=0.2, retry_s=5)
+    redis = RedisTier(f"redis://127.0.0.1:{port}/0", clock=clock, timeout_s=0.1, retry_s=5)
     cache = make_cache(clock, redis)
     try:
         # Would hang for the 30 s the server sleeps without the socket timeout.
