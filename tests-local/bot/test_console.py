@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import getpass
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 import pytest
 from support import ROOT
 
-from bot.console import parse_line
+from bot.console import default_user, parse_line
 from commands.types import Role
 
 
@@ -100,21 +108,43 @@ def test_bad_config_makes_console_exit_non_zero(tmp_path):
     ("line", "user", "text"),
     [
         ("alice: !joke", "alice", "!joke"),
-        ("!joke", "you", "!joke"),
-        ("!ask what: is this", "you", "!ask what: is this"),
+        ("!joke", "ada", "!joke"),
+        ("!ask what: is this", "ada", "!ask what: is this"),
         ("José: !joke", "José", "!joke"),
-        ("a b: hi", "you", "a b: hi"),
+        ("a b: hi", "ada", "a b: hi"),
     ],
 )
 def test_speaker_parsing(line, user, text):
-    message = parse_line(line, mods=set())
+    message = parse_line(line, mods=set(), default_user="ada")
     assert (message.user_name, message.text) == (user, text)
 
 
 def test_mods_and_the_default_user_roles():
-    assert Role.MODERATOR in parse_line("Bob: !x", mods={"bob"}).roles
-    assert parse_line("eve: !x", mods={"bob"}).level == Role.VIEWER
-    assert parse_line("!x", mods=set()).level == Role.BROADCASTER
+    assert Role.MODERATOR in parse_line("Bob: !x", mods={"bob"}, default_user="ada").roles
+    assert parse_line("eve: !x", mods={"bob"}, default_user="ada").level == Role.VIEWER
+    assert parse_line("!x", mods=set(), default_user="ada").level == Role.BROADCASTER
+    assert parse_line("ada: !x", mods=set(), default_user="ada").level == Role.BROADCASTER
+
+
+def test_the_default_user_is_the_login_name_else_streamer(monkeypatch):
+    monkeypatch.setattr(getpass, "getuser", lambda: "ada")
+    assert default_user() == "ada"
+
+    def no_login() -> str:
+        raise OSError("No username set in the environment")
+
+    monkeypatch.setattr(getpass, "getuser", no_login)
+    assert default_user() == "streamer"
+
+
+def test_a_line_without_a_name_is_spoken_by_the_login_name(tmp_path):
+    stdin = "!vote +1\n!cachestats\n"
+    result = quipbot(
+        "console", cwd=tmp_path, stdin=stdin, LOGNAME="ada", QUIPBOT_BOT__LANGUAGE="en"
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0] == "bot: ada, no joke to rate yet: try !joke."
+    assert lines[1].startswith("bot: 📊")  # ada runs the stream: moderator commands work
 
 
 async def test_console_asks_the_llm_caches_and_survives_it_going_away(tmp_path):
@@ -177,3 +207,103 @@ async def test_console_asks_the_llm_caches_and_survives_it_going_away(tmp_path):
         await asyncio.wait_for(proc.wait(), 30)
         await fake.stop()
     assert proc.returncode == 0
+
+
+TERMINAL_ENV = {"TERM": "xterm", "LOGNAME": "ada", "QUIPBOT_BOT__LANGUAGE": "en"}
+
+
+class Terminal:
+    """``python -m bot console`` on a pseudo-terminal, as a streamer runs it in a shell."""
+
+    def __init__(self, cwd: Path, **env: str) -> None:
+        self.master, slave = pty.openpty()
+        self.modes = termios.tcgetattr(self.master)
+        clean_env = {k: v for k, v in os.environ.items() if not k.startswith("QUIPBOT_")}
+        clean_env.pop("NO_COLOR", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "console"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=cwd,
+            env=clean_env | TERMINAL_ENV | {"PYTHONPATH": str(ROOT)} | env,
+            start_new_session=True,  # then the terminal becomes its controlling one: ^C works
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        )
+        os.close(slave)
+        self.output = b""
+        self.seen = 0  # how much of the output earlier reads went through
+
+    def read_until(self, text: bytes) -> bytes:
+        """What was printed since the last read, up to the end of ``text`` (waiting 60 s at
+        most: a guard against a hang)."""
+        deadline = time.monotonic() + 60
+        while text not in self.output[self.seen :] and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 1)[0]:
+                try:
+                    self.output += os.read(self.master, 4096)
+                except OSError:  # the process closed the terminal
+                    break
+        assert text in self.output[self.seen :], self.output
+        start, self.seen = self.seen, self.output.index(text, self.seen) + len(text)
+        return self.output[start : self.seen]
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def exit_code(self) -> int:
+        code = self.process.wait(timeout=60)
+        with contextlib.suppress(OSError):
+            while chunk := os.read(self.master, 4096):
+                self.output += chunk
+        self.modes_at_exit = termios.tcgetattr(self.master)
+        os.close(self.master)
+        return code
+
+    def prompt(self) -> bytes:
+        return self.read_until(b"ada:\x1b[0m ")
+
+
+def test_a_terminal_session_edits_lines_keeps_history_and_quits_on_ctrl_d(tmp_path):
+    data = tmp_path / "data"
+    terminal = Terminal(tmp_path, QUIPBOT_BOT__DATA_DIR=str(data))
+    greeting = terminal.prompt()
+    assert b"you are ada, the broadcaster" in greeting
+    assert f"Logs go to {data / 'console.log'}".encode() in greeting
+    terminal.type(b"!pxng\x1b[D\x1b[D\x7fi\r")  # a typo, fixed with ←, ← and backspace
+    assert "\x1b[1;36mbot:\x1b[0m 🏓 Pong!".encode() in terminal.read_until(b"Pong!")
+    terminal.prompt()
+    terminal.type(b"\x04")  # Ctrl-D
+    assert terminal.exit_code() == 0
+    assert b"Traceback" not in terminal.output
+    assert (data / "console_history").read_text().splitlines() == ["!ping"]
+    assert (data / "console.log").is_file()
+
+    again = Terminal(tmp_path, QUIPBOT_BOT__DATA_DIR=str(data))
+    again.prompt()
+    again.type(b"\x1b[A\r")  # ↑: the line typed last time
+    again.read_until(b"Pong!")
+    again.prompt()
+    again.type(b"\x04")
+    assert again.exit_code() == 0
+
+
+def test_ctrl_c_quits_at_once_with_130_and_gives_the_terminal_back(tmp_path):
+    terminal = Terminal(tmp_path)
+    terminal.prompt()
+    terminal.type(b"half a line\x03")
+    assert terminal.exit_code() == 130
+    assert b"Traceback" not in terminal.output
+    assert terminal.output.endswith(b"\r\n")  # the shell's prompt gets a line of its own
+    assert terminal.modes_at_exit == terminal.modes  # echo and line mode are back
+
+
+def test_no_color_means_no_colours(tmp_path):
+    terminal = Terminal(tmp_path, NO_COLOR="1")
+    terminal.read_until(b"\nada: ")
+    terminal.type(b"!ping\r")
+    terminal.read_until("bot: 🏓 Pong!".encode())
+    terminal.read_until(b"\nada: ")
+    terminal.type(b"\x04")
+    assert terminal.exit_code() == 0
+    assert not re.search(rb"\x1b\[[0-9;]*m", terminal.output)
