@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-llm lint format bench clean
+.PHONY: run test test-llm lint format lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ lint: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# requirements.lock: every dependency pinned, with hashes, for the Docker image. Run it after
+# changing the dependencies in pyproject.toml.
+lock: $(VENV)/.installed-dev
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+		--quiet --custom-compile-command "make lock" -o requirements.lock
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/router_bench.py

@@ -107,11 +107,15 @@ def check_config_completeness(settings: Settings) -> list[Finding]:
     return findings
 
 
-async def run_checks(settings: Settings) -> list[Finding]:
+async def run_checks(settings: Settings, *, local: bool = False) -> list[Finding]:
+    """Every check; with ``local``, only the data folder and Redis: a container's healthcheck
+    runs often, and calling an LLM or a platform each time would spend quota."""
     probes: list[Callable[[Settings], Awaitable[Finding]]] = [check_sqlite]
     if settings.cache.redis_url:
         probes.append(check_redis)
     checks = [probe(settings) for probe in probes]
+    if local:
+        return list(await asyncio.gather(*checks))
     llm = settings.llm
     for name, backend in (("llm", llm), ("llm.fallback", llm.fallback)):
         if backend is not None and backend.provider != "offline":

@@ -35,8 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument(
         "--limits", action="store_true", help="apply cooldowns and rate limits as in real chat"
     )
-    sub.add_parser(
+    check = sub.add_parser(
         "check", parents=[common], help="validate the config and reach every configured dependency"
+    )
+    check.add_argument(
+        "--local",
+        action="store_true",
+        help="only the data folder and Redis, no LLM or platform (a container's healthcheck)",
     )
     twitch_auth = sub.add_parser(
         "twitch-auth",
@@ -115,7 +120,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "check":
         from bot.check import run_checks
 
-        findings = await run_checks(settings)
+        findings = await run_checks(settings, local=args.local)
         for finding in findings:
             print(finding, file=sys.stdout if finding.ok else sys.stderr)
         return 0 if all(f.ok for f in findings) else 1

@@ -84,3 +84,18 @@ async def test_lm_studio_without_a_model_says_which_loaded_model_it_will_use(tmp
         [_, llm] = await run_checks(settings)
     assert not llm.ok
     assert "has no chat model loaded" in llm.detail and "load one in LM Studio" in llm.detail
+
+
+async def test_local_checks_reach_only_the_data_folder_and_redis(tmp_path, redis_server):
+    """What a Docker healthcheck runs every 30 s: no LLM call, no platform login."""
+    settings = Settings(
+        bot={"data_dir": tmp_path},
+        llm={"provider": "mistral", "base_url": "http://127.0.0.1:1/v1"},
+        cache={"redis_url": redis_server.url},
+        discord={"enabled": True},
+    )
+    findings = await run_checks(settings, local=True)
+    assert [f.what for f in findings] == ["sqlite", "redis"] and all(f.ok for f in findings)
+    redis_server.stop()
+    [_, redis] = await run_checks(settings, local=True)
+    assert not redis.ok
