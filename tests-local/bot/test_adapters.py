@@ -7,6 +7,8 @@ import contextlib
 
 import pytest
 import twitchio.eventsub.websockets
+from discord import client as discord_client
+from discord.backoff import ExponentialBackoff
 from fakes.discord import FakeDiscord
 from fakes.twitch import DEFAULT_USER_SCOPES, FakeTwitch
 from twitchio.backoff import Backoff
@@ -34,8 +36,14 @@ class QuickBackoff(Backoff):
         return 0.05  # twitchio would wait up to 90 s between websocket retries
 
 
+class QuickGatewayBackoff(ExponentialBackoff[bool]):
+    def delay(self) -> float:
+        return 0.05  # discord.py would wait a random 0-2 s, then 0-4 s... between reconnects
+
+
 async def test_each_platform_keeps_serving_while_the_other_is_down(tmp_path, make_app, monkeypatch):
     monkeypatch.setattr(twitchio.eventsub.websockets, "Backoff", QuickBackoff)
+    monkeypatch.setattr(discord_client, "ExponentialBackoff", QuickGatewayBackoff)
     monkeypatch.setattr(bot.twitch, "create", lambda app: TwitchAdapter(app, retry_delays=(0.05,)))
     monkeypatch.setattr(
         bot.discord,
