@@ -436,11 +436,11 @@ async def test_drop_non_stream(session: aiohttp.ClientSession, lmstudio: FakeLLM
 async def test_hang_next(session: aiohttp.ClientSession, lmstudio: FakeLLM) -> None:
     lmstudio.hang_next(None)
     with pytest.raises(TimeoutError):
-        await post(session, lmstudio, chat(), timeout=aiohttp.ClientTimeout(total=0.2))
-    lmstudio.hang_next(0.2)
+        await post(session, lmstudio, chat(), timeout=aiohttp.ClientTimeout(total=0.05))
+    lmstudio.hang_next(0.1)
     started = time.monotonic()
     assert (await post(session, lmstudio, chat())).status == 200
-    assert time.monotonic() - started >= 0.2
+    assert time.monotonic() - started >= 0.1
 
 
 async def test_hang_mid_stream(session: aiohttp.ClientSession, lmstudio: FakeLLM) -> None:
@@ -449,7 +449,7 @@ async def test_hang_mid_stream(session: aiohttp.ClientSession, lmstudio: FakeLLM
         first = await resp.content.readuntil(b"\n\n")
         assert json.loads(parse_sse(first)[0])["choices"][0]["delta"]["content"]
         with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.2):
+            async with asyncio.timeout(0.05):
                 await resp.content.readuntil(b"\n\n")
 
 
@@ -457,27 +457,27 @@ async def test_hang_mid_stream(session: aiohttp.ClientSession, lmstudio: FakeLLM
 
 
 async def test_latency_and_token_delay(session: aiohttp.ClientSession, lmstudio: FakeLLM) -> None:
-    lmstudio.latency_s = 0.2
+    lmstudio.latency_s = 0.1
     started = time.monotonic()
     resp = await post(session, lmstudio, chat(stream=True), read=False)
-    assert time.monotonic() - started >= 0.2  # headers only after the latency
+    assert time.monotonic() - started >= 0.1  # headers only after the latency
     await resp.read()
     lmstudio.latency_s = 0
-    lmstudio.token_delay_s = 0.05
+    lmstudio.token_delay_s = 0.025
     lmstudio.chunk_chars = 5
     lmstudio.reply = "x" * 20  # 4 content chunks + the final chunk: 4 gaps
     started = time.monotonic()
     await stream(session, lmstudio, chat())
-    assert time.monotonic() - started >= 0.2
+    assert time.monotonic() - started >= 0.1
 
 
 async def test_max_parallel_queues(session: aiohttp.ClientSession, lmstudio: FakeLLM) -> None:
-    lmstudio.latency_s = 0.1
+    lmstudio.latency_s = 0.05
     lmstudio.max_parallel = 1
     started = time.monotonic()
     results = await asyncio.gather(*(post(session, lmstudio, chat()) for _ in range(3)))
     assert [r.status for r in results] == [200, 200, 200]
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.15
     assert lmstudio.max_in_flight == 1
     lmstudio.max_parallel = None
     lmstudio.reset()
