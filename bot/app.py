@@ -44,7 +44,7 @@ class StorageUnavailable(Exception):
     """bot.data_dir cannot be created or written, or its SQLite file cannot be opened."""
 
 
-def ensure_writable(folder: Path) -> None:
+def _ensure_writable(folder: Path) -> None:
     """Create ``folder`` if missing and check that a file can be written in it."""
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=folder):
@@ -87,7 +87,7 @@ class App:
         traceback at the first write."""
         folder = self.settings.bot.data_dir
         try:
-            await asyncio.to_thread(ensure_writable, folder)
+            await asyncio.to_thread(_ensure_writable, folder)
         except OSError as exc:
             raise StorageUnavailable(
                 f"bot.data_dir: cannot create or write {folder} ({exc.strerror or exc}); "
@@ -95,8 +95,7 @@ class App:
             ) from None
         try:
             await self.store.open()
-        # RuntimeError: a database from a newer quipbot
-        except (OSError, sqlite3.Error, RuntimeError) as exc:
+        except (OSError, sqlite3.Error, RuntimeError) as exc:  # RuntimeError: a newer schema
             raise StorageUnavailable(
                 f"bot.data_dir: cannot open {self.store.path} ({exc}); "
                 "move it away or set bot.data_dir to another folder"
