@@ -74,7 +74,7 @@ async def test_two_instances_sharing_redis_never_repeat(fake, make_app, tmp_path
 
 
 async def test_offline_only_when_no_llm_and_a_cold_pool_waits_for_the_llm(fake, make_app, tmp_path):
-    fake.latency_s = 0.3
+    fake.latency_s = 0.1
     app = await make_app(settings_for(tmp_path, fake), enforce_limits=False)
     first = await say(app, "!joke")
     assert first.source == "llm" and first.text.startswith("Pourquoi le pigeon")
@@ -94,10 +94,16 @@ async def test_the_pool_refills_in_the_background_and_not_for_an_idle_channel(
     import asyncio
 
     app = await make_app(settings_for(tmp_path, fake), enforce_limits=False)
+    refill = app.jokes.refill
+
+    async def refilled() -> None:  # the background refill, if one started, has finished
+        async with asyncio.timeout(10):
+            while refill._task is not None:
+                await asyncio.sleep(0.001)
+
     for i in range(30):
         await say(app, "!joke", f"v{i % 5}")
-        await asyncio.sleep(0.01)  # let background refills run
-    await asyncio.sleep(0.2)
+        await refilled()
     calls = fake.calls
     assert 1 <= calls <= 30 // 5 + 2
     clock.advance(3600)  # everyone has left: the demand window is empty
@@ -213,7 +219,7 @@ async def test_the_first_offline_joke_is_not_the_same_at_every_start(make_app, t
 
 async def test_a_hung_llm_costs_a_cold_pool_one_short_wait(fake, make_app, tmp_path):
     fake.hang_next(seconds=None)
-    settings = settings_for(tmp_path, fake, cache={"joke_wait_s": 0.3})
+    settings = settings_for(tmp_path, fake, cache={"joke_wait_s": 0.1})
     app = await make_app(settings, enforce_limits=False)
     # Without the bounded wait this would sit on the hung call until llm.timeout_s (30 s).
     reply = await asyncio.wait_for(say(app, "!joke"), timeout=10)
