@@ -232,6 +232,8 @@ class HttpSettings(Section):
     rate_per_min: int = Field(600, ge=0, le=100_000_000)  # per client; 0 = unlimited
     rate_burst: int = Field(60, ge=1, le=1_000_000)
     moderate: bool = False  # /v1/chat/completions passes the moderation gate too
+    # A client has this long to send a request's head, then its body; an idle connection closes.
+    read_timeout_s: float = Field(10.0, gt=0, le=600)
 
 
 class Settings(BaseSettings):

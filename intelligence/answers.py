@@ -7,6 +7,7 @@ asking often teaches it, and whether it is chat (cleaned) or an API answer (secr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -135,6 +136,9 @@ class AnswerPipeline:
             await flight.started()
         except (NoBackendAvailable, LLMError) as exc:  # tried, and every backend failed
             raise BackendFailed from exc
+        except asyncio.CancelledError:  # the caller went away before the first word
+            flight.leave()
+            raise
         answer = Answer("", Source.LLM, charged=leader)
         answer.stream = self._relay(query, flight, answer)
         return answer
@@ -181,8 +185,11 @@ class AnswerPipeline:
                 answer.blocked = verdict
 
             pieces = self.gate.screen_stream(pieces, Stage.REPLY, stop)
-        async for piece in pieces:
-            yield piece
+        try:
+            async for piece in pieces:
+                yield piece
+        finally:
+            flight.leave()
         answer.usage = flight.usage
         if not answer.charged and flight.usage is not None:  # rode on another caller's call
             self.stats.record_saved(flight.usage.prompt_tokens + flight.usage.completion_tokens)

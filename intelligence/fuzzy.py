@@ -70,14 +70,18 @@ def fold(text: str) -> str:
 
 def _spelled(text: str) -> list[str]:
     """The words as written: casefolded, n't expanded, accents kept."""
-    text = unicodedata.normalize("NFKC", text.casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))  # stray marks (zalgo)
+    text = text.casefold()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))  # stray marks (zalgo)
     for pattern, replacement in _CONTRACTIONS:
         text = pattern.sub(replacement, text)
     return _NOT_WORD.sub(" ", text).split()
 
 
 def _unaccented(word: str) -> str:
+    if word.isascii():
+        return word
     decomposed = unicodedata.normalize("NFKD", word)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

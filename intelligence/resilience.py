@@ -169,7 +169,16 @@ class Flight:
         self.usage: Usage | None = None
         self.done = False
         self.error: BaseException | None = None
+        self.callers = 0  # callers that joined and have not left
+        self.abandon: Callable[[], object] = lambda: None  # stops the call: nobody waits for it
         self._changed = asyncio.Event()
+
+    def leave(self) -> None:
+        """A caller went away (a client hung up mid-stream): when it was the last one, the
+        backend call stops rather than run, and bill tokens, for nobody."""
+        self.callers -= 1
+        if self.callers == 0 and not self.done:
+            self.abandon()
 
     @property
     def text(self) -> str:
@@ -222,8 +231,10 @@ class SingleFlight:
         it runs as its own task, so a caller that goes away does not stop the others."""
         flight = self._flights.get(key)
         if flight is not None:
+            flight.callers += 1
             return flight, False
         flight = self._flights[key] = Flight()
+        flight.callers = 1
 
         async def fly() -> None:
             try:
@@ -237,6 +248,7 @@ class SingleFlight:
                 del self._flights[key]
 
         task = asyncio.create_task(fly())
+        flight.abandon = task.cancel
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return flight, True

@@ -72,7 +72,7 @@ class ChatRoute:
             await response.write(event({"type": "end", "usage": usage}) + SSE_DONE)
             await response.write_eof()
         except ConnectionError:
-            log.debug("HTTP client went away mid-answer")
+            log.info("HTTP %s: the client went away mid-answer", request.path)
         return response
 
     def _parse(self, body: Any) -> tuple[str, str]:

@@ -3,6 +3,7 @@ the chat log row."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -106,9 +107,26 @@ def sse_event(value: Any) -> bytes:
     return b"data: " + dumps(value) + b"\n\n"
 
 
+READ_TIMEOUT_S = web.AppKey("read_timeout_s", float)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body; an over-size body is aiohttp's 413, a body that comes too slowly (a
+    slowloris holding a connection open) a 408 that closes the connection."""
+    timeout_s = request.app[READ_TIMEOUT_S]
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except TimeoutError:
+        request.protocol.close()  # after the 408: the rest of the body is never read
+        raise ApiError(
+            408, f"the request body took more than {timeout_s:g} s to arrive", code="timeout"
+        ) from None
+
+
 async def read_json(request: web.Request) -> Any:
-    """The body as JSON (see ``parse_json``); an over-size body is aiohttp's 413."""
-    return parse_json(await request.read())
+    """The body as JSON (see ``parse_json``)."""
+    return parse_json(await read_body(request))
 
 
 def parse_json(raw: bytes) -> Any:

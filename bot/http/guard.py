@@ -4,6 +4,7 @@ request."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -98,7 +99,8 @@ def guard(settings: HttpSettings, observe: Observer, *, body_limit: int) -> Midd
                     code="invalid_api_key",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
-        _limit(limiter, f"{client}|{request.headers.get('X-Quipbot-User', '')}")
+        # One budget per client: its end users (X-Quipbot-User) share it, they never multiply it.
+        _limit(limiter, client)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -110,6 +112,10 @@ def guard(settings: HttpSettings, observe: Observer, *, body_limit: int) -> Midd
             response = exc.response()
         except web.HTTPException as exc:  # aiohttp's own: no route, wrong method, body too big
             response = _from_http_exception(request, exc, body_limit).response()
+        except asyncio.CancelledError:
+            if request.transport is None or request.transport.is_closing():
+                log.info("HTTP %s %s: the client went away", request.method, request.path)
+            raise
         except Exception:
             log.exception("HTTP %s %s failed", request.method, request.path)
             response = ApiError(500, "internal error; the server log has the details").response()

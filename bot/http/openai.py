@@ -23,6 +23,7 @@ from bot.http.common import (
     log_exchange,
     no_cache,
     parse_json,
+    read_body,
     sse_event,
 )
 from bot.http.openai_parse import Limits, ParsedCompletion, parse_completion
@@ -85,7 +86,7 @@ class OpenAIRoutes:
         started = time.perf_counter()
         stats = self.app.stats
         stats.messages_in["http"] += 1
-        parsed = self._parse(await request.read())
+        parsed = self._parse(await read_body(request))
         user = end_user(request, parsed.user)
         try:
             result = await self.completions.complete(
@@ -169,7 +170,7 @@ class OpenAIRoutes:
         except UpstreamError as exc:  # the status is sent: say it in the stream, no [DONE]
             await _write_quietly(response, sse_event(_upstream(exc).body()))
         except ConnectionError:
-            log.debug("HTTP client went away mid-stream")
+            log.info("HTTP %s: the client went away mid-stream", request.path)
         return response, "".join(parts)
 
     def _parse(self, raw: bytes) -> ParsedCompletion:

@@ -11,13 +11,16 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from bot.contracts import AdapterUnavailable, Finding
 from bot.http.chat import ChatRoute
 from bot.http.commands import CommandRoutes
+from bot.http.common import READ_TIMEOUT_S
 from bot.http.guard import guard
 from bot.http.metrics import HttpMetrics
 from bot.http.openai import OpenAIRoutes
@@ -63,6 +66,7 @@ def build_web_app(app: App) -> web.Application:
         client_max_size=body_limit,
         middlewares=[guard(http, metrics.observe, body_limit=body_limit)],
     )
+    web_app[READ_TIMEOUT_S] = http.read_timeout_s
     OpenAIRoutes(app).add_to(web_app.router)
     ChatRoute(app).add_to(web_app.router)
     CommandRoutes(app).add_to(web_app.router)
@@ -85,6 +89,28 @@ async def check(settings: Settings) -> list[Finding]:
         return [Finding(False, "http", f"cannot listen on {where} ({exc.strerror or exc})")]
     auth = "Bearer key required" if http.api_key.get_secret_value() else "loopback only, no key"
     return [Finding(True, "http", f"{where} is free; {auth}")]
+
+
+def closing_slow_heads(server: web.Server, timeout_s: float) -> Callable[[], RequestHandler]:
+    """A protocol factory for ``server`` that closes a connection which has not sent a whole
+    request head within ``timeout_s``. aiohttp's keep-alive timer only runs between requests,
+    so a client that sends half a first request (a slowloris) would hold its connection open
+    forever."""
+    loop = asyncio.get_running_loop()
+
+    def protocol() -> RequestHandler:
+        handler = server()
+        loop.call_later(timeout_s, _close_if_headless, handler)
+        return handler
+
+    return protocol
+
+
+def _close_if_headless(handler: RequestHandler) -> None:
+    # aiohttp counts a request once its head is parsed; it keeps no public count.
+    if handler._request_count == 0 and handler.transport is not None:
+        log.info("HTTP: closed a connection that sent no whole request head in time")
+        handler.transport.close()
 
 
 class HttpAdapter:
@@ -110,12 +136,23 @@ class HttpAdapter:
             access_log=None,  # one log line per request would cost more than the request
             handle_signals=False,
             shutdown_timeout=SHUTDOWN_GRACE_S,
+            keepalive_timeout=http.read_timeout_s,
+            # A client that hangs up cancels its handler: the answer it waited for unwinds, and
+            # the LLM call stops when nobody else follows it (``Flight.leave``).
+            handler_cancellation=True,
         )
         await runner.setup()
+        assert runner.server is not None
+        listening: asyncio.Server | None = None
         try:
-            site = web.TCPSite(runner, http.host, http.port, backlog=1024)
-            await site.start()
-            self.port = runner.addresses[0][1]
+            listening = await asyncio.get_running_loop().create_server(
+                closing_slow_heads(runner.server, http.read_timeout_s),
+                http.host,
+                http.port,
+                backlog=1024,
+                reuse_address=True,
+            )
+            self.port = listening.sockets[0].getsockname()[1]
             self._status = "up"
             self.ready.set()
             auth = "a Bearer key" if http.api_key.get_secret_value() else "no key (loopback only)"
@@ -128,4 +165,6 @@ class HttpAdapter:
             self.ready.clear()
             if self._status == "up":
                 self._status = "down: stopped"
+            if listening is not None:
+                listening.close()
             await runner.cleanup()

@@ -68,6 +68,11 @@ class Heard:
                 recent = self._recent[audience] = deque(maxlen=self.keep)
             recent.append((family, at))
 
+    def least_recent(self, audience: str, families: list[str]) -> str:
+        """Of ``families``, the one ``audience`` heard longest ago (or never, here)."""
+        order = {family: i for i, (family, _) in enumerate(self._recent.get(audience, ()))}
+        return min(families, key=lambda family: order.get(family, -1))
+
     async def _local(self, audience: str) -> deque[tuple[str, float]]:
         recent = self._recent.get(audience)
         if recent is None:

@@ -117,6 +117,7 @@ class JokeService:
         )
         self._served_count: LRUCache[str, int] = LRUCache(MAX_AUDIENCES)  # the session counter
         self._last: LRUCache[str, str] = LRUCache(MAX_AUDIENCES)  # viewer → their last joke
+        self._exhausted: LRUCache[str, bool] = LRUCache(1000)  # channels out of offline jokes
 
     async def start(self) -> None:
         await self.viewers.load()
@@ -187,8 +188,10 @@ class JokeService:
     def _offline(self, heard: set[str], channel: str) -> PoolJoke:
         family = self.offline.fresh(heard, self._rng)
         if family is None:  # the channel heard every offline joke: the least bad repeat
-            log.warning("offline jokes: %s heard them all; one comes back", channel)
-            family = self._rng.choice(self.offline.families)
+            if channel not in self._exhausted:  # said once, not on every joke
+                self._exhausted[channel] = True
+                log.warning("offline jokes: %s heard them all; the oldest come back", channel)
+            family = self.channels.least_recent(channel, self.offline.families)
         text = self.offline.tell(family, self._rng)
         key = joke_key(text)
         self.archive.add(key, family, text, "", "offline")

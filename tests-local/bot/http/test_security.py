@@ -84,9 +84,18 @@ async def test_rate_limit_answers_429_with_retry_after(start, fake):
     assert statuses == [200, 200, 429]
     assert 1 <= int(headers["Retry-After"]) <= 60
     assert assert_openai_error(429, json.loads(raw))["code"] == "rate_limit_exceeded"
-    other_user = {"X-Quipbot-User": "someone-else"}  # per client address and end user
+    other_user = {"X-Quipbot-User": "someone-else"}  # a client's users share its budget
     status, _, _ = await server.request("GET", "/v1/models", headers=other_user)
-    assert status == 200
+    assert status == 429
+
+
+async def test_a_new_end_user_per_request_does_not_multiply_the_budget(start, fake):
+    server = await start(fake, rate_per_min=1, rate_burst=60)
+    statuses = [
+        (await server.request("GET", "/v1/models", headers={"X-Quipbot-User": f"u{i}"}))[0]
+        for i in range(300)
+    ]
+    assert 60 <= statuses.count(200) <= 61 and statuses.count(429) >= 239
 
 
 def test_rate_limiter_refills_over_time(clock):

@@ -209,6 +209,22 @@ async def test_offline_jokes_are_fresh_for_the_viewer_and_the_channel_too(make_a
     assert len({row[0] for row in rows}) == 90 and not set(others) & set(told)
 
 
+async def test_a_channel_that_heard_every_offline_joke_hears_the_oldest_again(
+    make_app, tmp_path, caplog
+):
+    app = await make_app(settings_for(tmp_path), enforce_limits=False)  # no LLM at all
+    count = len(app.jokes.offline.families)
+    for i in range(count + 5):
+        await say(app, "!joke", f"v{i}")
+    await app.store.flush()
+    rows = await app.store.fetch("SELECT family FROM jokes_served ORDER BY at, rowid")
+    families = [row[0] for row in rows]
+    assert len(set(families[:count])) == count  # every one once
+    assert families[count:] == families[:5]  # then the oldest first
+    warnings = [r for r in caplog.records if "heard them all" in r.getMessage()]
+    assert len(warnings) == 1  # said once, not on every joke
+
+
 async def test_the_first_offline_joke_is_not_the_same_at_every_start(make_app, tmp_path):
     firsts = set()
     for start in range(5):
