@@ -51,6 +51,9 @@ def _ensure_writable(folder: Path) -> None:
         pass
 
 
+UPKEEP_EVERY_S = 300.0
+
+
 @dataclass
 class App:
     settings: Settings
@@ -72,6 +75,7 @@ class App:
     commands: list[Command]  # every command, defined once; the router and platforms derive
     router: Router
     adapters: dict[str, Adapter] = field(default_factory=dict)  # the running platform adapters
+    _upkeep: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         """Open the database, load what earlier runs left, and start the background work."""
@@ -81,6 +85,19 @@ class App:
         await self.learned.load()
         await self.jokes.start()
         self.sessions.start()
+        self._trim_history()
+        self._upkeep = asyncio.get_running_loop().create_task(self._trim_history_forever())
+
+    def _trim_history(self) -> None:
+        """Retention: the database and its history stay bounded however long the bot runs."""
+        keep_days, keep_rows = self.settings.bot.keep_days, self.settings.bot.keep_rows
+        self.store.trim(keep_days=keep_days, keep_rows=keep_rows)
+        self.jokes.prune(keep_rows=keep_rows)
+
+    async def _trim_history_forever(self) -> None:
+        while True:
+            await asyncio.sleep(UPKEEP_EVERY_S)
+            self._trim_history()
 
     async def _open_storage(self) -> None:
         """The data folder and its database, checked at start: one clear line then beats a
@@ -104,6 +121,10 @@ class App:
     async def aclose(self) -> None:
         """Stop the background work, finish pending writes, release connections. Safe to call
         twice."""
+        if self._upkeep is not None:
+            self._upkeep.cancel()
+            await asyncio.gather(self._upkeep, return_exceptions=True)
+            self._upkeep = None
         await self.jokes.aclose()
         await self.flights.aclose()
         await self.sessions.aclose()
@@ -200,6 +221,7 @@ def build_app(
         stats=stats,
         sanitiser=sanitiser,
         gate=gate,
+        idle_s=settings.bot.idle_user_s,
         clock=clock,
     )
     ask = AskService(

@@ -77,6 +77,13 @@ class BotSettings(Section):
         max_length=500,
     )
     data_dir: Path = Path("data")
+    # A viewer silent this long leaves memory (what they heard, their last joke); SQLite
+    # and Redis keep what must last. Memory stays flat however many viewers come and go.
+    idle_user_s: float = Field(1800.0, ge=60, le=86_400)
+    # History (the chat log, blocked messages, who heard which joke) older than keep_days, or
+    # beyond the newest keep_rows of each, is deleted every few minutes: the database stays bounded.
+    keep_days: float = Field(30.0, gt=0, le=3650)
+    keep_rows: int = Field(200_000, ge=1000, le=100_000_000)
 
     @property
     def database(self) -> Path:

@@ -65,7 +65,28 @@ CANDIDATES = 5  # best-scoring prompts checked against the guards
 
 def fold(text: str) -> str:
     """Casefold, strip accents, expand n't, keep letters and digits."""
-    return " ".join(_unaccented(word) for word in _spelled(text))
+    text = text.casefold()
+    if not text.isascii():
+        text = text.translate(_UNACCENTED)
+    for pattern, replacement in _CONTRACTIONS:
+        text = pattern.sub(replacement, text)
+    return " ".join(_NOT_WORD.sub(" ", text).split())
+
+
+class _Unaccent(dict[int, str]):
+    """A ``str.translate`` table: each character without its accents (NFKD, combining marks
+    dropped), worked out once per character (the loop then runs in C)."""
+
+    def __missing__(self, code: int) -> str:
+        decomposed = unicodedata.normalize("NFKD", chr(code))
+        plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+        if len(self) < MAX_UNACCENTED:
+            self[code] = plain
+        return plain
+
+
+MAX_UNACCENTED = 20_000  # characters remembered: a flood of rare ones cannot grow it further
+_UNACCENTED = _Unaccent()
 
 
 def _spelled(text: str) -> list[str]:
@@ -80,10 +101,7 @@ def _spelled(text: str) -> list[str]:
 
 
 def _unaccented(word: str) -> str:
-    if word.isascii():
-        return word
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return word if word.isascii() else word.translate(_UNACCENTED)
 
 
 @dataclass(frozen=True, slots=True)

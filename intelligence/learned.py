@@ -87,6 +87,7 @@ class LearnedAnswers:
                 "pinned_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (key, entry.prompt, entry.text, entry.tokens_in, entry.tokens_out, time.time()),
             )
+            await self._store.flush()  # committed before the answer goes out as learned
             log.info("learned the answer to %r (asked %d times)", entry.prompt, count)
 
     async def forget(self, key: str) -> Entry | None:
@@ -96,6 +97,7 @@ class LearnedAnswers:
             return None
         self._index.discard(namespace_of(key), key)
         self._store.write("DELETE FROM learned WHERE key = ?", (key,))
+        await self._store.flush()  # forgotten for good before the moderator hears so
         self._asked.pop(key, None)
         if self._redis is not None:
             await self._redis.delete(ASKED_PREFIX + key)

@@ -104,6 +104,7 @@ MIGRATIONS: list[str] = [
 ]
 
 BATCH = 500  # writes committed together at most
+LOGS = ("chat_log", "blocked")  # the tables that only record history: retention trims them
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,17 @@ class Store:
                 row.tokens_out,
             ),
         )
+
+    def trim(self, *, keep_days: float, keep_rows: int) -> None:
+        """Forget log rows older than ``keep_days`` or beyond the newest ``keep_rows``: the
+        database stays bounded however long the bot runs (freed pages are reused)."""
+        cutoff = time.time() - keep_days * 86_400
+        for table in LOGS:
+            self.write(
+                f"DELETE FROM {table} WHERE at < ? OR id <= "
+                f"(SELECT id FROM {table} ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (cutoff, keep_rows),
+            )
 
     async def recent_logs(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = await self.fetch("SELECT * FROM chat_log ORDER BY id DESC LIMIT ?", (limit,))

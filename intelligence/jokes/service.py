@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from config.settings import CacheSettings
 from intelligence.jokes.archive import JokeArchive, Vote
-from intelligence.jokes.history import MAX_AUDIENCES, RECENT_PER_VIEWER, Heard
+from intelligence.jokes.history import IDLE_S, MAX_AUDIENCES, RECENT_PER_VIEWER, Heard
 from intelligence.jokes.pool import JokePool, PoolJoke
 from intelligence.jokes.refill import Refiller
 from intelligence.jokes.similar import MAX_KNOWN, Families
@@ -68,6 +68,7 @@ class JokeService:
         stats: Stats,
         sanitiser: Sanitiser,
         gate: Gate,
+        idle_s: float = IDLE_S,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -81,13 +82,17 @@ class JokeService:
         self._redis = redis
         self._clock = clock
         self._rng = rng or random.Random()
-        self.viewers = Heard(store, redis, column="viewer", keep=RECENT_PER_VIEWER)
+        self.viewers = Heard(
+            store, redis, column="viewer", keep=RECENT_PER_VIEWER, idle_s=idle_s, clock=clock
+        )
         self.channels = Heard(
             store,
             redis,
             column="channel",
             keep=settings.joke_window,
             max_age_s=settings.joke_window_s,
+            idle_s=idle_s,
+            clock=clock,
         )
         self.archive = JokeArchive(store, language)
         self.families = Families()
@@ -115,14 +120,14 @@ class JokeService:
             clock=clock,
             rng=self._rng,
         )
-        self._served_count: LRUCache[str, int] = LRUCache(MAX_AUDIENCES)  # the session counter
-        self._last: LRUCache[str, str] = LRUCache(MAX_AUDIENCES)  # viewer → their last joke
+        # The session counter, and each viewer's last joke (for !vote), while they are active.
+        self._served_count: TTLCache[str, int] = TTLCache(MAX_AUDIENCES, idle_s, timer=clock)
+        self._last: TTLCache[str, str] = TTLCache(MAX_AUDIENCES, idle_s, timer=clock)
         self._exhausted: LRUCache[str, bool] = LRUCache(1000)  # channels out of offline jokes
 
     async def start(self) -> None:
         await self.viewers.load()
         await self.channels.load()
-        self.prune()
         await self.archive.load()
         for row in reversed(await self.archive.recent(MAX_KNOWN)):  # know their rewordings
             self.families.remember(row["key"], row["text"], row["family"])
@@ -130,10 +135,15 @@ class JokeService:
     async def aclose(self) -> None:
         await self.refill.aclose()
 
-    def prune(self) -> None:
-        """Forget who heard what once no guarantee needs it: beyond a viewer's last 50 (or 30
-        days) and beyond the channel's window."""
+    def prune(self, keep_rows: int) -> None:
+        """Forget who heard what once no guarantee needs it (beyond a viewer's last 50 or 30
+        days, and beyond the channel's window), and beyond the newest ``keep_rows`` anyway."""
         now = time.time()
+        self._store.write(
+            "DELETE FROM jokes_served WHERE rowid <= "
+            "(SELECT rowid FROM jokes_served ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
+            (keep_rows,),
+        )
         self._store.write(
             "DELETE FROM jokes_served WHERE rowid IN (SELECT rowid FROM (SELECT rowid, at, "
             "ROW_NUMBER() OVER (PARTITION BY viewer ORDER BY at DESC) AS by_viewer, "
@@ -180,10 +190,14 @@ class JokeService:
         return self.pool.pick(await self._heard(viewer, channel), style)
 
     async def _heard(self, viewer: str, channel: str) -> set[str]:
-        shared = await self.viewers.families(viewer) | await self.channels.families(channel)
+        await self.viewers.recall(viewer)
+        await self.channels.recall(channel)
+        shared = await self.viewers.elsewhere(viewer) | await self.channels.elsewhere(channel)
         # From here to ``_record`` nothing awaits: what other requests told while this one
-        # waited for Redis is in memory, and what this one picks is noted before the next picks.
-        return shared | self.viewers.families_here(viewer) | self.channels.families_here(channel)
+        # waited is in memory, and what this one picks is noted before the next picks.
+        return shared.union(
+            self.viewers.families_here(viewer), self.channels.families_here(channel)
+        )
 
     def _offline(self, heard: set[str], channel: str) -> PoolJoke:
         family = self.offline.fresh(heard, self._rng)
@@ -212,6 +226,7 @@ class JokeService:
         await self.channels.share(channel, joke.family, at)
         if self._redis is not None:
             await self._redis.set(LAST_PREFIX + viewer, joke.key, self.viewers.max_age_s)
+        await self._store.flush()  # committed before it is told: a crash cannot retell it
 
     async def latest(self, viewer: str) -> str | None:
         """The key of the joke ``viewer`` got last, on any instance."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.app import StorageUnavailable
@@ -42,3 +44,26 @@ def test_the_start_line_says_a_local_server_serves_its_loaded_model(settings):
     )
     settings.llm.model = "qwen2.5-7b-instruct"
     assert "lmstudio(qwen2.5-7b-instruct at " in describe(settings)
+
+
+async def test_history_is_trimmed_at_start_and_every_few_minutes(settings, make_app, monkeypatch):
+    import bot.app
+    from intelligence.store import LogRow, Store
+
+    store = Store(settings.bot.database)  # an earlier run's long chat log
+    for i in range(1500):
+        store.log_chat(LogRow("console", "c", str(i), "ask", "q", "a", "llm", 0.1))
+    await store.aclose()
+    settings.bot.keep_rows = 1000
+    monkeypatch.setattr(bot.app, "UPKEEP_EVERY_S", 0.01)
+    app = await make_app(settings)
+    await app.store.flush()
+    assert (await app.store.fetch("SELECT COUNT(*) FROM chat_log"))[0][0] == 1000
+    for i in range(500):
+        app.store.log_chat(LogRow("console", "c", f"new{i}", "ask", "q", "a", "llm", 0.1))
+    for _ in range(500):  # the upkeep trims again without a restart
+        await app.store.flush()
+        if (await app.store.fetch("SELECT COUNT(*) FROM chat_log"))[0][0] == 1000:
+            break
+        await asyncio.sleep(0.01)
+    assert (await app.store.fetch("SELECT COUNT(*) FROM chat_log"))[0][0] == 1000

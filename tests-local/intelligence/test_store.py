@@ -100,3 +100,22 @@ async def test_a_failed_write_is_logged_and_the_store_recovers(tmp_path, caplog)
     await store.flush()
     assert store.healthy and len(await store.recent_logs()) == 1
     await store.aclose()
+
+
+async def test_retention_keeps_the_newest_rows_and_days(tmp_path):
+    store = Store(tmp_path / "q.db")
+    for i in range(3000):
+        store.log_chat(LogRow("console", "c", str(i), "ask", "q", "a", "llm", 0.1))
+    store.write(
+        "INSERT INTO blocked (at, platform, channel, user_id, stage, layer, reason, text) "
+        "VALUES (0, 'twitch', 'c', 'u', 'reply', 'banphrase', 'insult', 'old')"  # 1970
+    )
+    store.trim(keep_days=30, keep_rows=1000)
+    await store.flush()
+    rows = await store.fetch("SELECT MIN(CAST(user_id AS INTEGER)), COUNT(*) FROM chat_log")
+    assert tuple(rows[0]) == (2000, 1000)  # the newest 1000
+    assert (await store.fetch("SELECT COUNT(*) FROM blocked"))[0][0] == 0  # older than 30 days
+    store.trim(keep_days=30, keep_rows=5000)  # fewer rows than kept: nothing goes
+    await store.flush()
+    assert (await store.fetch("SELECT COUNT(*) FROM chat_log"))[0][0] == 1000
+    await store.aclose()

@@ -97,6 +97,7 @@ async def test_chat_with_no_llm_says_the_ai_is_resting_through_the_router(start)
     status, headers, raw = await server.request("POST", "/chat", json={"prompt": "hello?"})
     assert status == 200 and headers["X-Quipbot-Cache"] == "fallback"
     assert "taking a break" in sse_events(raw)[1]
+    await server.app.store.flush()  # the chat log is written off the reply's path
     row = (await server.app.store.recent_logs(1))[0]
     assert (row["platform"], row["channel"], row["command"]) == ("http", "chat", "ask")
 

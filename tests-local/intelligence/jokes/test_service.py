@@ -166,6 +166,18 @@ async def test_a_viewer_forgotten_by_memory_is_remembered_by_sqlite(
     assert len(set(served)) == 10
 
 
+async def test_viewers_who_went_quiet_leave_memory_but_not_the_guarantee(
+    fake, make_app, tmp_path, clock
+):
+    app = await make_app(settings_for(tmp_path, fake), enforce_limits=False)
+    served = [(await say(app, "!joke", "alice")).text for _ in range(5)]
+    clock.advance(app.settings.bot.idle_user_s + 1)  # alice and her channel went quiet
+    await say(app, "!joke", "bob", channel="elsewhere")  # a new viewer: idle ones expire
+    assert app.jokes.viewers.families_here("alice") == set()  # out of memory
+    served += [(await say(app, "!joke", "alice")).text for _ in range(5)]
+    assert len(set(served)) == 10  # SQLite still knew what she heard
+
+
 async def test_the_served_table_keeps_only_what_the_guarantee_needs(fake, make_app, tmp_path):
     small = {"cache": {"joke_window": 30}}  # the viewer's 50 outlast the channel's 30
     app = await make_app(settings_for(tmp_path, fake, **small), enforce_limits=False)
