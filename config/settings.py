@@ -106,7 +106,8 @@ class BackendSettings(Section):
     model: str = ""
     timeout_s: float = Field(30.0, gt=0, le=600)
     connect_timeout_s: float = Field(5.0, gt=0, le=60)
-    first_byte_timeout_s: float = Field(15.0, gt=0, le=600)
+    # A hung server costs one viewer this long: its breaker then opens (!ask's resting line).
+    first_byte_timeout_s: float = Field(8.0, gt=0, le=600)
     max_tokens: int = Field(300, ge=1, le=32_000)
     temperature: float = Field(0.9, ge=0, le=2)
     # An answer is read no further than this: a runaway server cannot fill memory.

@@ -51,6 +51,13 @@ class LLMConnectionError(LLMError):
     retryable = True
 
 
+class LLMHung(LLMConnectionError):
+    """The server took the request and sent nothing within ``first_byte_timeout_s``: it is hung
+    (or still loading a model), and asking again would only make the viewer wait again."""
+
+    retryable = False
+
+
 class LLMRateLimited(LLMError):
     retryable = True
 
@@ -287,7 +294,7 @@ class LLMClient:
                 try:
                     data = await asyncio.wait_for(resp.content.readany(), limit - time.monotonic())
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    raise self._connection_error(exc) from None
+                    raise self._connection_error(exc, waiting_first_byte=not out.parts) from None
                 events = parser.feed(data) if data else parser.close()
                 for event in events:
                     if not event.strip():
@@ -337,7 +344,7 @@ class LLMClient:
                 max(wait, 0.001),
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise self._connection_error(exc) from None
+            raise self._connection_error(exc, waiting_first_byte=True) from None
 
     async def _post_json(self, body: dict[str, Any], deadline: float) -> dict[str, Any]:
         resp = await self._open(body, deadline, stream=False)
@@ -369,7 +376,15 @@ class LLMClient:
         log.info("%s: %s; retry %d in %.1fs", self.name, exc, attempt + 1, delay)
         await self.sleep(delay)
 
-    def _connection_error(self, exc: BaseException) -> LLMConnectionError:
+    def _connection_error(
+        self, exc: BaseException, *, waiting_first_byte: bool = False
+    ) -> LLMConnectionError:
+        # aiohttp's own timeouts (connecting) are TimeoutErrors too: a network blip, retried.
+        if waiting_first_byte and type(exc) is TimeoutError:
+            return LLMHung(
+                f"{self.name}: {self.base_url} sent nothing in "
+                f"{self.backend.first_byte_timeout_s:g} s (llm.first_byte_timeout_s)"
+            )
         if isinstance(exc, TimeoutError):
             return LLMConnectionError(f"{self.name}: no answer from {self.base_url} in time")
         reason = str(exc) or type(exc).__name__

@@ -13,6 +13,7 @@ from intelligence.llm import (
     Completion,
     LLMClient,
     LLMError,
+    LLMHung,
     LLMRequestError,
     Usage,
 )
@@ -69,6 +70,10 @@ class CircuitBreaker:
         if self._probing or self._failures >= self.failures_to_open:
             self._opened_at = self._clock()
         self._probing = False
+
+    def trip(self) -> None:
+        """Open now: the backend is hung, and every caller until the probe would wait for it."""
+        self._opened_at, self._probing = self._clock(), False
 
     def abandon(self) -> None:
         """A call ended without a verdict (cancelled): let another probe try."""
@@ -145,6 +150,8 @@ class LLMPool:
         log.warning("%s", exc)
         if isinstance(exc, LLMRequestError) and exc.blames_request:
             breaker.abandon()  # one bad request must not open the breaker for everyone
+        elif isinstance(exc, LLMHung):
+            breaker.trip()  # one viewer waited for it; the next ones get the offline answer
         else:
             breaker.failure()
 

@@ -149,6 +149,18 @@ async def test_llm_down_gives_an_honest_notice_and_the_breaker_opens(fake, make_
     assert app.pool.breaker_states() == {"primary:lmstudio": "closed"}
 
 
+async def test_a_hung_llm_costs_one_viewer_one_wait(fake, make_app):
+    fake.hang_next(seconds=30, times=10)
+    app = await make_app(fake, first_byte_timeout_s=0.2)  # default 8 s: the resting line by 10 s
+    first = await ask(app, "!ask is anyone there")
+    assert first.source == "fallback" and "break" in first.text
+    assert fake.calls == 1  # waited once, not retried
+    for i in range(5):  # the next viewers: the resting line at once, no call
+        reply = await ask(app, f"!ask question {i}", user=f"v{i}")
+        assert reply.source == "fallback" and "break" in reply.text
+    assert fake.calls == 1
+
+
 async def test_a_stream_that_breaks_mid_answer_is_cut_not_cached(fake, make_app):
     fake.chunk_chars = 4
     fake.token_delay_s = 0.02

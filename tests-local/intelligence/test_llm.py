@@ -13,6 +13,7 @@ from intelligence.llm import (
     ChatRequest,
     LLMClient,
     LLMConnectionError,
+    LLMHung,
     LLMRateLimited,
     LLMRequestError,
     LLMServerError,
@@ -199,12 +200,25 @@ async def test_connection_refused_is_a_connection_error():
     assert "cannot reach" in str(info.value)
 
 
-async def test_first_byte_timeout(lmstudio):
+async def test_first_byte_timeout_is_a_hang_not_retried(lmstudio):
     lmstudio.hang_next(seconds=5, times=5)
     client = client_for(lmstudio, "lmstudio", first_byte_timeout_s=0.1, timeout_s=2)
-    with pytest.raises(LLMConnectionError) as info:
+    with pytest.raises(LLMHung) as info:
         await collect(client)
-    assert "in time" in str(info.value)
+    assert "sent nothing in 0.1 s (llm.first_byte_timeout_s)" in str(info.value)
+    assert lmstudio.calls == 1  # asking again would only hang again
+
+
+async def test_a_hung_llm_opens_its_breaker_at_once(lmstudio):
+    from intelligence.resilience import CircuitBreaker, Flight, LLMPool, NoBackendAvailable
+    from intelligence.stats import Stats
+
+    lmstudio.hang_next(seconds=5, times=5)
+    breaker = CircuitBreaker(failures=5, reset_s=60)
+    pool = LLMPool([(client_for(lmstudio, "lmstudio", first_byte_timeout_s=0.1), breaker)], Stats())
+    with pytest.raises(NoBackendAvailable):
+        await pool.fill(ChatRequest([{"role": "user", "content": "hi"}]), Flight())
+    assert not pool.available()  # the next viewers get the offline answer, no wait
 
 
 async def test_total_timeout_mid_stream(lmstudio):
