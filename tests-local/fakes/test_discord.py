@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -104,7 +105,7 @@ async def test_login_ready_and_guild_command_sync(fake: FakeDiscord, bot: Bot) -
     guild = bot.get_guild(F.GUILD_ID)
     assert guild is not None and guild.owner_id == F.OWNER_ID
     assert text_channel(bot).name == "general"
-    assert bot.latency < 1.0  # the first heartbeat was ACKed
+    assert math.isfinite(bot.latency)  # the first heartbeat was ACKed (inf until then)
 
     calls = [(r.method, r.path, r.status) for r in fake.requests]
     assert calls[:3] == [
