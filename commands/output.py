@@ -28,7 +28,8 @@ def capped(answer: str, limit: int) -> str:
     if len(answer) <= limit:
         return answer
     head = answer[: limit + 1]
-    ends = [m.end() for m in _SENTENCE_END.finditer(head) if m.end() >= limit // 2]
+    # ``head`` has one character more, to see whether a sentence ends right at the limit.
+    ends = [m.end() for m in _SENTENCE_END.finditer(head) if limit // 2 <= m.end() <= limit]
     if ends:
         return head[: ends[-1]]
     cut = head.rfind(" ", 0, limit)

@@ -20,7 +20,7 @@ _PREAMBLE = re.compile(
 )
 _LABEL = re.compile(r"^\s*(?:blague|joke|style)\s*(?:n°|#)?\s*\d*\s*[:.)-]\s*", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:\d+\s*[.)\]:-]|[-*•–—])\s*")
-_QUOTES = "\"'«»“”„ "
+_WRAPPED = re.compile(r'["«“„]([^"«»“”„]*)["»”]')
 
 
 def joke_key(text: str) -> str:
@@ -42,5 +42,9 @@ def blocks(raw: str) -> list[str]:
 
 def clean_joke(block: str, sanitiser: Sanitiser) -> str | None:
     """One chat-ready joke from one block the quality gate passed, or None if too short or long."""
-    text = sanitiser.clean(" ".join(_PREAMBLE.sub("", block).split())).strip(_QUOTES).strip()
+    text = sanitiser.clean(" ".join(_PREAMBLE.sub("", block).split())).strip()
+    # Quotes around the whole joke go; one at an end alone closes a line of dialogue and stays.
+    wrapped = _WRAPPED.fullmatch(text)
+    if wrapped:
+        text = wrapped.group(1).strip()
     return text if MIN_CHARS <= len(text) <= MAX_CHARS else None

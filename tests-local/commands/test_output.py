@@ -124,3 +124,12 @@ async def test_an_llm_joke_that_insults_never_joins_the_pool(app, fake):
     assert not any("whore" in joke for joke in told)
     assert app.stats.blocked[("joke", "banphrase")] >= 1
     assert all("whore" not in joke.text for joke in app.jokes.pool)
+
+
+@pytest.mark.parametrize("limit", [20, 57, 100, 400])
+def test_a_capped_answer_is_never_over_the_limit(limit):
+    from commands.output import capped
+
+    for text in ("A sentence… " * 80, "word " * 200, "x" * 1000, "Short. " + "y" * 900 + "!"):
+        for start in range(0, 40):
+            assert len(capped(text[start:], limit)) <= limit
