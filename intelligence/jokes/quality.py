@@ -142,6 +142,7 @@ _DANGLING = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W\d_]+")
+MIN_WORDS = 5  # fewer is a title or a fragment ("Awesome Witches."), not a joke
 MIN_WORDS_FOR_LANGUAGE = 3
 COMMON = 3.0  # zipf: a word that appears once per million words
 IN_LANGUAGE = 0.7  # the share of a joke's words that are common words of its language
@@ -206,6 +207,8 @@ def _several(text: str) -> bool:
 
 def _fragment(text: str) -> bool:
     if _DANGLING.search(text) or not _ENDS_DONE.search(text):
+        return True
+    if len(_WORD.findall(text)) < MIN_WORDS:
         return True
     sentences = _sentences(text)
     asks = sentences[-1].rstrip("\"'»”) ").endswith("?")

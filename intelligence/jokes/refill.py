@@ -174,6 +174,8 @@ class Refiller:
         """(key, family, text) of a block that is a new, real, clean joke; else None."""
         reason = judge(block, self._language)
         text = clean_joke(block, self._sanitiser) if reason is None else None
+        if text is not None and (reason := judge(text, self._language)) is not None:
+            text = None  # what cleaning left is no joke any more ("Witches! 🧙" → "Witches!")
         if text is None:
             refused = reason or "length"
             self._stats.record_joke_reject(refused)

@@ -47,6 +47,8 @@ def test_refusals_name_the_right_reason_almost_always():
         ("Why did the chicken cross the road?", Reject.FRAGMENT),
         ("Pourquoi les poissons sont-ils mouillés ? Parce que", Reject.FRAGMENT),
         ("My dog learned to play chess and", Reject.FRAGMENT),
+        ("Awesome Witches", Reject.FRAGMENT),  # a title, seen on SmolLM2
+        ("Awesome Witches!", Reject.FRAGMENT),
         (
             "I'd love to hear some jokes you're willing to share. What's the theme of your joke?",
             Reject.META,
