@@ -105,7 +105,9 @@ class Heard:
     async def recall(self, audience: str) -> None:
         """Make sure memory knows ``audience``: from SQLite when it was forgotten (idle, or
         pushed out by newer ones)."""
-        if audience in self._recent:
+        known = self._recent.get(audience)
+        if known is not None:
+            self._recent[audience] = known  # in use: it cannot expire before it is read
             return
         recent: Recent = OrderedDict()
         if self._recent.evicted:  # this audience may have been forgotten: ask the database
