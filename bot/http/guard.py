@@ -17,6 +17,7 @@ from aiohttp.typedefs import Middleware
 from cachetools import LRUCache
 
 from bot.http.common import SECURITY_HEADERS, ApiError
+from bot.http.dashboard import is_dashboard
 from config.settings import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def guard(settings: HttpSettings, observe: Observer, *, body_limit: int) -> Midd
         client = request.remote or "?"
         if expected is None:
             _local_only(request)
-        elif request.path not in OPEN_PATHS:
+        elif request.path not in OPEN_PATHS and not _dashboard_without_key(request):
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(_digest(given), expected):
                 _limit(limiter, client)  # guessing keys is rate limited too
@@ -126,6 +127,12 @@ def guard(settings: HttpSettings, observe: Observer, *, body_limit: int) -> Midd
         return response
 
     return middleware
+
+
+def _dashboard_without_key(request: web.Request) -> bool:
+    """The dashboard's page and files are open, and its API takes a session cookie instead of
+    the key: the dashboard checks those itself. A Bearer key sent there is still checked here."""
+    return is_dashboard(request.path) and "Authorization" not in request.headers
 
 
 def _limit(limiter: RateLimiter, client: str) -> None:

@@ -1,8 +1,8 @@
-"""The HTTP adapter: an OpenAI-compatible cached endpoint, a streaming ``/chat``, health, stats
-and Prometheus metrics, on ``http.host:http.port``.
+"""The HTTP adapter: an OpenAI-compatible cached endpoint, a streaming ``/chat``, health, stats,
+Prometheus metrics and the dashboard, on ``http.host:http.port``.
 
-Routes live in small modules (``openai``, ``chat``, ``commands``, ``ops``); this one wires them
-behind the guard middleware (``guard``) and runs the server.
+Routes live in small modules (``openai``, ``chat``, ``commands``, ``ops``, ``dashboard``); this
+one wires them behind the guard middleware (``guard``) and runs the server.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from bot.contracts import AdapterUnavailable, Finding
 from bot.http.chat import ChatRoute
 from bot.http.commands import CommandRoutes
 from bot.http.common import READ_TIMEOUT_S
+from bot.http.dashboard import DashboardRoutes
 from bot.http.guard import guard
 from bot.http.metrics import HttpMetrics
 from bot.http.openai import OpenAIRoutes
@@ -71,6 +72,7 @@ def build_web_app(app: App) -> web.Application:
     ChatRoute(app).add_to(web_app.router)
     CommandRoutes(app).add_to(web_app.router)
     OpsRoutes(app, metrics).add_to(web_app.router)
+    DashboardRoutes(app).add_to(web_app)
     return web_app
 
 

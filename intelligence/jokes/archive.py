@@ -89,6 +89,17 @@ class JokeArchive:
             self._retired.add(key)
         return Vote(rows[0]["text"], row["score"], bool(row["retired"]))
 
+    async def retire(self, key: str) -> str | None:
+        """Retire ``key`` by hand (a moderator, whatever its votes); its text, or None when no
+        such joke was ever served. Committed before it returns."""
+        await self._store.flush()  # the joke's archive row may still be queued
+        rows = await self._store.fetch("SELECT text FROM jokes WHERE key = ?", (key,))
+        if not rows:
+            return None
+        await self._store.execute("UPDATE jokes SET retired = 1 WHERE key = ?", (key,))
+        self._retired.add(key)
+        return str(rows[0]["text"])
+
     async def figures(self) -> Figures:
         await self._store.flush()  # count what was just served too
         [row] = await self._store.fetch(

@@ -256,5 +256,12 @@ class JokeService:
             self.pool.rate(key, vote.score, retired=vote.retired)
         return vote
 
+    async def retire(self, key: str) -> str | None:
+        """Never serve ``key`` again; its text, or None when no such joke was served."""
+        text = await self.archive.retire(key)
+        if text is not None:
+            self.pool.rate(key, 0, retired=True)
+        return text
+
     async def top(self, count: int = 3) -> list[tuple[str, int]]:
         return await self.archive.top(count)

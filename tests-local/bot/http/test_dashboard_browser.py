@@ -1,0 +1,202 @@
+"""The dashboard in a real browser: headless Chromium (Debian's ``chromium`` and
+``chromium-driver``) driven by Selenium, against a real quipbot HTTP server in front of the fake
+LLM. One browser and one server for the module; a screenshot of each view goes to
+``tests-local/artefacts/``.
+
+Skipped when Chromium is not installed (``.ci/run`` installs it). Nothing is downloaded: the
+driver's path is given, so Selenium Manager never runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.llm import FakeLLM
+from support.http import KEY, make_settings, serving
+
+from bot.app import build_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTEFACTS = Path(__file__).resolve().parents[2] / "artefacts"
+WAIT_S = 15
+
+if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+    pytest.skip(
+        "headless Chromium is not installed: apt-get install chromium chromium-driver "
+        "(.ci/run does it)",
+        allow_module_level=True,
+    )
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is a dev extra")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+class Live:
+    """A quipbot HTTP server and the fake LLM, on an event loop of their own in a thread: the
+    Selenium calls of the tests block."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.url = ""
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    def __enter__(self) -> Live:
+        self._thread.start()
+        assert self._ready.wait(30), "the server did not start"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    async def _serve(self) -> None:
+        async with FakeLLM(flavour="lmstudio") as fake:
+            app = build_app(make_settings(self.data, fake), enforce_limits=False)
+            await app.start()
+            try:
+                async with serving(app) as adapter:
+                    self.url = adapter.url
+                    self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+                    self._ready.set()
+                    await self._stop.wait()
+            finally:
+                await app.aclose()
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """A request with the API key, as a script would send it."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+            json_body = response.headers["Content-Type"].startswith("application/json")
+            return json.loads(raw) if json_body else raw  # /chat streams events
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory) -> Iterator[Live]:
+    with Live(tmp_path_factory.mktemp("dashboard")) as server:
+        for _ in range(3):  # asked three times: a learned answer
+            server.call("POST", "/chat", {"prompt": "Capital of Peru?"})
+        server.call("POST", "/chat", {"prompt": "Capital of Chile?"})
+        server.call("POST", "/api/commands/joke", {})
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser(live: Live) -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    options.add_argument("--window-size=1100,1400")
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.get(live.url + "/dashboard")
+    driver.find_element(By.ID, "key").send_keys(KEY)
+    driver.find_element(By.ID, "name").send_keys("selenium")
+    driver.find_element(By.ID, "login").click()
+    yield driver
+    driver.quit()
+
+
+def view(driver: Any, name: str) -> None:
+    """Open a view and wait until its data is shown."""
+    driver.execute_script("document.body.dataset.loaded = ''; location.hash = arguments[0]", name)
+    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
+    assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == name
+
+
+def wait_for(driver: Any, condition: Any) -> Any:
+    return WebDriverWait(driver, WAIT_S).until(condition)
+
+
+def screenshot(driver: Any, name: str) -> None:
+    ARTEFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTEFACTS / f"dashboard-{name}.png"))
+
+
+def rows(driver: Any, table: str) -> list[str]:
+    """The rows' text, read in one go: the page may redraw the table meanwhile."""
+    script = "return [...document.querySelectorAll(arguments[0])].map((row) => row.innerText)"
+    return list(driver.execute_script(script, f"#{table} tbody tr"))
+
+
+def test_the_figures_are_those_of_the_api(live, browser):
+    view(browser, "figures")
+    shown = {
+        element.get_attribute("data-figure"): element.text
+        for element in browser.find_elements(By.CSS_SELECTOR, "[data-figure]")
+    }
+    stats = live.call("GET", "/api/stats")
+    assert shown["answers"] == str(sum(stats["answers"].values()))
+    assert shown["llm_calls"] == str(sum(stats["llm"]["calls"].values()))
+    assert shown["saved_calls"] == str(stats["saved"]["calls"])
+    assert shown["saved_tokens"] == str(stats["saved"]["tokens"])
+    assert shown["llm_errors"] == "0" and shown["blocked"] == "0"
+    tiers = stats["cache"]["tiers"]
+    lookups = tiers["l1"]["hits"] + tiers["l1"]["misses"]
+    rate = round(100 * sum(t["hits"] for t in tiers.values()) / lookups)
+    assert shown["hit_rate"] == f"{rate} %"
+    assert shown["pool"] == str(live.call("GET", "/dashboard/api/stats")["pool"])
+    assert "primary:lmstudio" in browser.find_element(By.ID, "breakers").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".chart canvas")) == 2  # uPlot drew
+    screenshot(browser, "figures")
+
+
+def test_the_chat_log_shows_what_the_bot_said(browser):
+    view(browser, "chat")
+    wait_for(browser, lambda d: any("Capital of Peru?" in row for row in rows(d, "log")))
+    tiers = [row.split("\t")[2] for row in rows(browser, "log") if "Capital" in row]
+    assert tiers == ["llm", "l1", "l1", "llm"]  # newest first: Chile, then Peru's three
+    screenshot(browser, "chat")
+
+
+def test_a_served_joke_is_retired(live, browser):
+    view(browser, "jokes")
+    [served] = live.call("GET", "/dashboard/api/jokes")["recent"]
+    assert any(served["text"] in row for row in rows(browser, "jokes-recent"))
+    screenshot(browser, "jokes")
+    browser.find_element(By.CSS_SELECTOR, "#jokes-recent tbody button").click()
+    wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#jokes-recent button"))
+    assert live.call("GET", "/dashboard/api/jokes")["recent"][0]["retired"]
+
+
+def test_a_banphrase_is_added_then_removed(live, browser):
+    view(browser, "banphrases")
+    browser.find_element(By.ID, "ban-phrase").send_keys("pineapple pizza")
+    browser.find_element(By.CSS_SELECTOR, "#ban-add button").click()
+    wait_for(browser, lambda d: any("pineapple pizza" in row for row in rows(d, "ban-list")))
+    [row] = live.call("GET", "/dashboard/api/banphrases")
+    assert row["phrase"] == "pineapple pizza" and "selenium" in row["added_by"]
+    screenshot(browser, "banphrases")
+    browser.find_element(By.CSS_SELECTOR, "#ban-list tbody button").click()
+    wait_for(browser, lambda d: not any("pineapple" in row for row in rows(d, "ban-list")))
+    assert live.call("GET", "/dashboard/api/banphrases") == []
+
+
+def test_a_learned_answer_is_forgotten(live, browser):
+    view(browser, "learned")
+    [learned] = live.call("GET", "/dashboard/api/learned")
+    assert learned["prompt"] == "Capital of Peru?"
+    assert any("Capital of Peru?" in row for row in rows(browser, "learned-list"))
+    screenshot(browser, "learned")
+    browser.find_element(By.CSS_SELECTOR, "#learned-list tbody button").click()
+    wait_for(browser, lambda d: not any("Peru" in row for row in rows(d, "learned-list")))
+    assert live.call("GET", "/dashboard/api/learned") == []
