@@ -16,24 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, quipbot
 
 from bot.console import default_user, parse_line
 from commands.types import Role
-
-
-def quipbot(*args: str, stdin: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("QUIPBOT_")}
-    clean_env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env=clean_env | env,
-    )
 
 
 def test_done_when_two_different_jokes_and_a_stats_line(tmp_path):
