@@ -3,7 +3,8 @@
 No chat commands (a leading ``/``, ``.`` or ``!`` would run ``/ban`` on Twitch), no mentions
 (``@everyone`` pings a whole Discord server), no control or invisible characters, no terminal
 escapes, no zalgo (at most two combining marks on a letter), no secrets, no reasoning blocks
-(``<think>…</think>``, closed or not) and no AI disclaimers ("As an AI language model, …").
+(``<think>…</think>``, closed or not), no HTML tags and no AI disclaimers ("As an AI language
+model, …").
 What the text *says* is the moderation gate's business; its length, the router's and the
 platforms'.
 """
@@ -33,6 +34,8 @@ _REASONING = re.compile(rf"<({_REASONING_TAGS})>.*?(?:</\1\s*>|$)", re.IGNORECAS
 _REASONING_OPEN = re.compile(rf"<(?:{_REASONING_TAGS})>", re.IGNORECASE)
 _REASONING_CLOSE = re.compile(rf"</(?:{_REASONING_TAGS})\s*>", re.IGNORECASE)
 MAX_TAG = 16  # a tag split across stream pieces is held back until it is whole
+# HTML a model may write (seen from SmolLM2: <video src=…>, <b></b>): chat shows it raw.
+_HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?>")
 # CSI (colours, cursor moves), OSC (titles, links) and two-character escapes, 7- and 8-bit.
 _ESCAPES = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"  # CSI
@@ -81,7 +84,7 @@ class Sanitiser:
         return _SECRET_PATTERNS.sub(REDACTED, text)
 
     def clean(self, text: str, *, at_line_start: bool = True) -> str:
-        text = without_reasoning(text)
+        text = _HTML_TAG.sub("", without_reasoning(text))
         if not text.isascii():
             text = _MARKS.sub(lambda marks: marks.group()[:MAX_MARKS], text)
         text = _ESCAPES.sub("", text)

@@ -94,6 +94,8 @@ def test_the_system_prompt_comes_first_and_frames_the_question():
         ("bell \x1b]0;title\x07 done", "bell  done"),
         ("Z\u0300\u0301\u0302\u0303\u0304\u0305algo", "Z\u0300\u0301algo"),  # zalgo capped
         ("crème brûlée, naïve", "crème brûlée, naïve"),  # real accents stay
+        ("<video src=\"https://x\" title='Poker' width=720> Bon bise! <b></b>", "Bon bise!"),
+        ("I <3 you, and 2 < 3 > 1", "I <3 you, and 2 < 3 > 1"),  # not tags
     ],
 )
 def test_reasoning_disclaimers_escapes_and_zalgo_go(raw, expected):
