@@ -6,7 +6,7 @@ Users come and go as in a busy channel: the bot's clock advances 0.4 simulated s
 so 100,000 users arrive over 11 hours and each chats for a few minutes. Per-user state must
 expire: RSS should stay flat (within 10 MB) from 10k to 100k users.
 
-Run: .venv/bin/python bench/users_bench.py [--users 100000]
+Run: .venv/bin/python bench/users_bench.py [--users 100000] [--only console|http]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests-local")]
 
-from conftest import free_port  # noqa: E402
+from support.http import serving  # noqa: E402
 
 from bot.app import build_app  # noqa: E402
 from commands.types import ChatMessage, Role  # noqa: E402
@@ -74,18 +74,17 @@ async def console(users: int) -> None:
 
 async def http(users: int) -> None:
     clock = Clock()
-    port = free_port()
     settings = Settings(
         bot={"data_dir": tempfile.mkdtemp()},
-        http={"enabled": True, "port": port, "api_key": "bench", "rate_per_min": 0},
+        http={"enabled": True, "port": 0, "api_key": "bench", "rate_per_min": 0},
     )
     app = build_app(settings, clock=clock)
     await app.start()
     start = rss_mb()
     at: dict[int, float] = {}
-    url = f"http://127.0.0.1:{port}/api/commands/joke"
     headers = {"Authorization": "Bearer bench"}
-    async with aiohttp.ClientSession() as session:
+    async with serving(app) as adapter, aiohttp.ClientSession() as session:
+        url = f"{adapter.url}/api/commands/joke"
         for i in range(users):
             clock.now += STEP_S
             user = {"X-Quipbot-User": f"u{i}"}
@@ -105,12 +104,16 @@ def report(name: str, start: float, at: dict[int, float], what: str) -> None:
     )
 
 
-async def main(users: int) -> None:
-    await console(users)
-    await http(users)
+async def main(users: int, only: str | None) -> None:
+    if only in (None, "console"):
+        await console(users)
+    if only in (None, "http"):
+        await http(users)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100_000)
-    asyncio.run(main(parser.parse_args().users))
+    parser.add_argument("--only", choices=["console", "http"])
+    args = parser.parse_args()
+    asyncio.run(main(args.users, args.only))
