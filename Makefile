@@ -53,6 +53,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/discord_bench.py
 	$(BIN)/python bench/twitch_bench.py
 	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/dashboard_bench.py
 	$(BIN)/python bench/edges_bench.py
 	$(BIN)/python bench/retention_bench.py
 	$(BIN)/python bench/users_bench.py

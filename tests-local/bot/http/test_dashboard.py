@@ -84,7 +84,7 @@ async def test_login_gives_a_strict_http_only_cookie_for_the_dashboard_only(serv
     assert response.status == 303 and response.headers["Location"] == "/dashboard"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/dashboard" in cookie
-    assert "Secure" not in cookie  # plain http on loopback; behind https it would be set
+    assert "Secure" not in cookie  # quipbot serves plain http
     assert browser.csrf
     status, _, _ = await browser.get("/dashboard/api/stats")
     assert status == 200
