@@ -262,3 +262,11 @@ async def test_without_a_key_it_is_open_to_local_clients_only(start, fake):
         assert status == 403
     finally:
         await client.session.close()
+
+
+async def test_a_login_name_cannot_forge_log_lines(server, browser, caplog):
+    with caplog.at_level(logging.INFO, "bot.http.dashboard"):
+        await browser.login(name="eve\nINFO dashboard: admin banned everything")
+        await browser.post("/dashboard/api/cache/clear")
+    assert all("\n" not in record.getMessage() for record in caplog.records)
+    assert "eveINFO dashboard: admin" in caplog.text  # the newline dropped: one line
