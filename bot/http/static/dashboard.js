@@ -49,7 +49,12 @@ function button(label, action) {
   return b;
 }
 
-const when = (row) => new Date(row.at * 1000).toLocaleString();
+// Today's rows show the time only: narrower columns on a phone.
+function when(row) {
+  const date = new Date(row.at * 1000);
+  const today = date.toDateString() === new Date().toDateString();
+  return today ? date.toLocaleTimeString() : date.toLocaleString();
+}
 const sum = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
 
 // -- figures ---------------------------------------------------------------------------------
@@ -222,5 +227,9 @@ document.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("cli
   draw();
 }));
 window.addEventListener("hashchange", show);
+window.addEventListener("resize", debounced(() => {
+  const width = Math.min(960, $("#figures").clientWidth);
+  if (charts && width) charts.forEach((chart) => chart.setSize({ width, height: 180 }));
+}));
 poll().then(show, (e) => say(e.message));
 setInterval(() => poll().catch((e) => say(e.message)), POLL_MS);

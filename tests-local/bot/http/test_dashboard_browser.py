@@ -118,7 +118,12 @@ def browser(live: Live) -> Iterator[Any]:
 
 def view(driver: Any, name: str) -> None:
     """Open a view and wait until its data is shown."""
-    driver.execute_script("document.body.dataset.loaded = ''; location.hash = arguments[0]", name)
+    driver.execute_script(
+        "document.body.dataset.loaded = '';"
+        "if (location.hash !== '#' + arguments[0]) location.hash = arguments[0];"
+        "else dispatchEvent(new HashChangeEvent('hashchange'));",  # the same view, reloaded
+        name,
+    )
     wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
     assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == name
 
@@ -158,6 +163,20 @@ def test_the_figures_are_those_of_the_api(live, browser):
     assert "primary:lmstudio" in browser.find_element(By.ID, "breakers").text
     assert len(browser.find_elements(By.CSS_SELECTOR, ".chart canvas")) == 2  # uPlot drew
     screenshot(browser, "figures")
+
+
+def test_a_phone_screen_needs_no_sideways_scrolling(browser):
+    browser.set_window_size(390, 844)
+    try:
+        for name in ("figures", "chat"):
+            view(browser, name)
+            wide = browser.execute_script(
+                "return document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert wide <= 0, f"{name}: {wide} px too wide"
+            screenshot(browser, f"{name}-phone")
+    finally:
+        browser.set_window_size(1100, 1400)
 
 
 def test_the_chat_log_shows_what_the_bot_said(browser):
