@@ -34,8 +34,15 @@ _REASONING = re.compile(rf"<({_REASONING_TAGS})>.*?(?:</\1\s*>|$)", re.IGNORECAS
 _REASONING_OPEN = re.compile(rf"<(?:{_REASONING_TAGS})>", re.IGNORECASE)
 _REASONING_CLOSE = re.compile(rf"</(?:{_REASONING_TAGS})\s*>", re.IGNORECASE)
 MAX_TAG = 16  # a tag split across stream pieces is held back until it is whole
-# HTML a model may write (seen from SmolLM2: <video src=…>, <b></b>): chat shows it raw.
-_HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?>")
+# HTML a model may write (seen from SmolLM2: <video src=…>, <b></b>): chat shows it raw. Only
+# HTML's own elements: "!ask <question>" in a usage line is no tag.
+_HTML_ELEMENTS = (
+    "a|abbr|audio|b|blockquote|body|br|button|center|code|del|div|em|embed|font|form|h[1-6]|"
+    "head|hr|html|i|iframe|img|input|li|link|meta|object|ol|option|p|pre|s|script|select|small|"
+    "source|span|strike|strong|style|sub|sup|svg|table|tbody|td|textarea|th|thead|title|tr|u|"
+    "ul|video"
+)
+_HTML_TAG = re.compile(rf"</?(?:{_HTML_ELEMENTS})(?:\s[^<>]*)?/?>", re.IGNORECASE)
 # CSI (colours, cursor moves), OSC (titles, links) and two-character escapes, 7- and 8-bit.
 _ESCAPES = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"  # CSI

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 2.0
+LINGER_S = 1.0  # after an early answer (408, 413), the rest of a body is read this long at most
 
 
 class UnsafeBind(AdapterUnavailable):
@@ -139,6 +140,7 @@ class HttpAdapter:
             handle_signals=False,
             shutdown_timeout=SHUTDOWN_GRACE_S,
             keepalive_timeout=http.read_timeout_s,
+            lingering_time=LINGER_S,
             # A client that hangs up cancels its handler: the answer it waited for unwinds, and
             # the LLM call stops when nobody else follows it (``Flight.leave``).
             handler_cancellation=True,

@@ -96,6 +96,7 @@ def test_the_system_prompt_comes_first_and_frames_the_question():
         ("crème brûlée, naïve", "crème brûlée, naïve"),  # real accents stay
         ("<video src=\"https://x\" title='Poker' width=720> Bon bise! <b></b>", "Bon bise!"),
         ("I <3 you, and 2 < 3 > 1", "I <3 you, and 2 < 3 > 1"),  # not tags
+        ("Usage: !ask <question>", "Usage: !ask <question>"),  # a placeholder, not HTML
     ],
 )
 def test_reasoning_disclaimers_escapes_and_zalgo_go(raw, expected):
