@@ -21,7 +21,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/quipbot run
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest tests-local
+	$(BIN)/python -m pytest -n auto tests-local
 
 # A real small LLM end to end (not part of `test`): the first run builds llama.cpp, 10-15 min.
 test-llm: $(VENV)/.installed-dev

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 def clean_text(raw: str) -> str:
     """NFKC-normalise, drop control/format characters, collapse whitespace."""
+    if raw.isascii() and raw.isprintable():  # most chat: nothing to normalise or drop
+        return " ".join(raw.split())
     normal = unicodedata.normalize("NFKC", raw)
     kept = "".join(
         " " if ch in "\t\n\r\v\f" else ch
