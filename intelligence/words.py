@@ -1,17 +1,23 @@
 """How common a word is, in French and English: wordfreq's frequency lists, which ship inside
 its package (nothing is downloaded). Used to tell a typo (a non-word near a word) from another
 entity (two real words), to weigh the words two jokes share, and to tell the two languages apart.
+
+The lists are read straight from the package's data files (wordfreq's "cBpack": a header, then
+one list of words per centibel of frequency, the commonest first). Importing wordfreq itself
+would load langcodes, ftfy and regex, a tenth of a second and megabytes at every start, for
+nothing this module needs.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
+import importlib.util
 import math
-from importlib import resources
+from collections.abc import Iterator
+from pathlib import Path
 
 import msgpack
-import wordfreq
 
 LANGUAGES = ("fr", "en")
 # A real word is seen at least 0.3 times per million words (zipf 2.5): "toffee" and "pâtés" are,
@@ -20,17 +26,31 @@ LANGUAGES = ("fr", "en")
 REAL_WORD_ZIPF = 2.5
 
 
+def _buckets(wordlist: str) -> Iterator[tuple[float, list[str]]]:
+    """(zipf, words) of one of wordfreq's lists, the commonest first."""
+    spec = importlib.util.find_spec("wordfreq")
+    assert spec is not None and spec.submodule_search_locations, "wordfreq is not installed"
+    path = Path(spec.submodule_search_locations[0]) / "data" / f"{wordlist}.msgpack.gz"
+    with gzip.open(path) as data:
+        unpacker = msgpack.Unpacker(data, raw=False)
+        unpacker.read_array_header()
+        if next(unpacker) != {"format": "cB", "version": 1}:
+            raise RuntimeError(f"{path}: not a wordfreq list this version can read")
+        for centibels, bucket in enumerate(unpacker):
+            # As wordfreq computes it: the frequency first, then its zipf.
+            yield math.log10(10 ** (-centibels / 100) * 1e9), bucket
+
+
 @functools.cache
-def _frequencies(language: str) -> dict[str, float]:
+def _zipfs(language: str) -> dict[str, float]:
     # The "small" lists (about 30,000 words each) load in tens of milliseconds.
-    return wordfreq.get_frequency_dict(language, wordlist="small")
+    return {word: value for value, bucket in _buckets(f"small_{language}") for word in bucket}
 
 
 def zipf(word: str, language: str) -> float:
     """log10 of the word's frequency per billion words: 0 for a non-word, 3 for a rare word,
     6 and more for the commonest ("the", "de")."""
-    frequency = _frequencies(language).get(word)
-    return math.log10(frequency * 1e9) if frequency else 0.0
+    return _zipfs(language).get(word, 0.0)
 
 
 def commonness(word: str) -> float:
@@ -45,26 +65,19 @@ def is_word(word: str) -> bool:
 
 @functools.cache
 def _real_words() -> frozenset[str]:
-    # The large lists hold rarer words than the small ones. Their file (wordfreq's "cBpack") is a
-    # header, then one list of words per centibel of frequency, the commonest first: reading
-    # stops at the threshold, so the long tail (and its memory) is never decoded.
-    last_bucket = round((9 - REAL_WORD_ZIPF) * 100)
+    # The large lists hold rarer words than the small ones; reading stops at the threshold, so
+    # the long tail (and its memory) is never decoded.
     words: set[str] = set()
     for language in LANGUAGES:
-        path = resources.files("wordfreq") / "data" / f"large_{language}.msgpack.gz"
-        with path.open("rb") as packed, gzip.open(packed) as data:
-            unpacker = msgpack.Unpacker(data, raw=False)
-            unpacker.read_array_header()
-            next(unpacker)  # the header: {"format": "cB", "version": 1}
-            for centibels, bucket in enumerate(unpacker):
-                if centibels > last_bucket:
-                    break
-                words.update(bucket)
+        for value, bucket in _buckets(f"large_{language}"):
+            if value < REAL_WORD_ZIPF:
+                break
+            words.update(bucket)
     return frozenset(words)
 
 
 def load() -> None:
     """Read the lists now (the app does it at start-up, so no viewer waits for it)."""
     for language in LANGUAGES:
-        _frequencies(language)
+        _zipfs(language)
     _real_words()
