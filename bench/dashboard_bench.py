@@ -15,16 +15,16 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests-local")]
 
 from aiohttp import ClientSession, web  # noqa: E402
+from support.http import ServedInThread  # noqa: E402
 
 from bot.app import App, build_app  # noqa: E402
 from config.settings import Settings  # noqa: E402
@@ -41,44 +41,6 @@ def settings(api_key: str = KEY) -> Settings:
         llm={"provider": "offline"},
         http={"enabled": True, "port": 0, "api_key": api_key, "rate_per_min": 0},
     )
-
-
-class Serving:
-    """A keyless quipbot HTTP server on loopback, on an event loop of its own in a thread (the
-    browser's calls block)."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-
-    def __enter__(self) -> Serving:
-        self._thread.start()
-        self._ready.wait(30)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        assert self._loop is not None and self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
-
-    async def _serve(self) -> None:
-        from bot.http import create
-
-        app = build_app(settings(api_key=""))
-        await app.start()
-        adapter = create(app)
-        task = asyncio.create_task(adapter.run())
-        await adapter.ready.wait()
-        self.url = adapter.url
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        self._ready.set()
-        await self._stop.wait()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await app.aclose()
 
 
 # -- page weight ---------------------------------------------------------------------------
@@ -221,7 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--loads", type=int, default=7, help="page loads per cache state")
     args = parser.parse_args()
-    with Serving() as server:
+    with ServedInThread(lambda _: settings(api_key="")) as server:
         raw, zipped, files = asyncio.run(page_weight(server.url))
         print(
             f"page weight: {raw:,} bytes uncompressed, {zipped:,} bytes gzipped "

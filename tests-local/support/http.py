@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ import aiohttp
 import pytest
 from fakes.llm import FakeLLM
 
-from bot.app import App
+from bot.app import App, build_app
 from bot.http import HttpAdapter, create
 from config.settings import Settings
 
@@ -69,6 +70,46 @@ async def serving(app: App) -> AsyncIterator[HttpAdapter]:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+class ServedInThread:
+    """quipbot's HTTP server (and the fake LLM, with ``fake_llm``) on an event loop of its own
+    in a thread, so that a blocking client (Selenium, urllib) can call it."""
+
+    def __init__(
+        self, settings: Callable[[FakeLLM | None], Settings], *, fake_llm: bool = False
+    ) -> None:
+        self.url = ""
+        self._settings = settings
+        self._fake_llm = fake_llm
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    def __enter__(self) -> ServedInThread:
+        self._thread.start()
+        assert self._ready.wait(30), "the server did not start"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    async def _serve(self) -> None:
+        async with AsyncExitStack() as stack:
+            fake = None
+            if self._fake_llm:
+                fake = await stack.enter_async_context(FakeLLM(flavour="lmstudio"))
+            app = build_app(self._settings(fake), enforce_limits=False)
+            await app.start()
+            stack.push_async_callback(app.aclose)
+            adapter = await stack.enter_async_context(serving(app))
+            self.url = adapter.url
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            self._ready.set()
+            await self._stop.wait()
 
 
 @dataclass

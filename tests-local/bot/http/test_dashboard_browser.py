@@ -8,20 +8,15 @@ driver's path is given, so Selenium Manager never runs."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.llm import FakeLLM
-from support.http import KEY, make_settings, serving
-
-from bot.app import build_app
+from support.http import KEY, ServedInThread, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -39,40 +34,11 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
-class Live:
-    """A quipbot HTTP server and the fake LLM, on an event loop of their own in a thread: the
-    Selenium calls of the tests block."""
+class Live(ServedInThread):
+    """The dashboard's server, with the fake LLM, for the Selenium calls of the tests."""
 
     def __init__(self, data: Path) -> None:
-        self.data = data
-        self.url = ""
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-
-    def __enter__(self) -> Live:
-        self._thread.start()
-        assert self._ready.wait(30), "the server did not start"
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        assert self._loop is not None and self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
-
-    async def _serve(self) -> None:
-        async with FakeLLM(flavour="lmstudio") as fake:
-            app = build_app(make_settings(self.data, fake), enforce_limits=False)
-            await app.start()
-            try:
-                async with serving(app) as adapter:
-                    self.url = adapter.url
-                    self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-                    self._ready.set()
-                    await self._stop.wait()
-            finally:
-                await app.aclose()
+        super().__init__(lambda fake: make_settings(data, fake), fake_llm=True)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """A request with the API key, as a script would send it."""
