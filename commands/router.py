@@ -13,7 +13,7 @@ from commands.output import Output
 from commands.texts import text
 from commands.types import ChatMessage, Reply, Role
 from config.settings import LimitsSettings
-from intelligence.safety import INVISIBLE_CATEGORIES
+from intelligence.safety import visible
 from intelligence.sources import Source
 from intelligence.stats import Stats
 from intelligence.store import LogRow, Store
@@ -23,15 +23,8 @@ log = logging.getLogger(__name__)
 
 def clean_text(raw: str) -> str:
     """NFKC-normalise, drop control/format characters, collapse whitespace."""
-    if raw.isascii() and raw.isprintable():  # most chat: nothing to normalise or drop
-        return " ".join(raw.split())
-    normal = unicodedata.normalize("NFKC", raw)
-    kept = "".join(
-        " " if ch in "\t\n\r\v\f" else ch
-        for ch in normal
-        if ch in "\t\n\r\v\f" or unicodedata.category(ch) not in INVISIBLE_CATEGORIES
-    )
-    return " ".join(kept.split())
+    normal = raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
+    return " ".join(visible(normal, keep="\t\n\r\v\f").split())
 
 
 class Router:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -60,6 +61,13 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
+def _http_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]  # empty: the provider's default
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
 CsvIntList = Annotated[list[int], NoDecode, BeforeValidator(_split_csv)]
 
@@ -101,7 +109,7 @@ class BackendSettings(Section):
     """One LLM endpoint. ``llm`` is one, and ``llm.fallback`` another tried when it is down."""
 
     provider: Provider = "offline"
-    base_url: str = ""
+    base_url: HttpUrl = ""
     api_key: SecretStr = SecretStr("")
     model: str = ""
     timeout_s: float = Field(30.0, gt=0, le=600)
@@ -112,13 +120,6 @@ class BackendSettings(Section):
     temperature: float = Field(0.9, ge=0, le=2)
     # An answer is read no further than this: a runaway server cannot fill memory.
     max_answer_bytes: int = Field(65_536, ge=1024, le=16 * 2**20)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
     @property
     def resolved_base_url(self) -> str:
@@ -184,7 +185,7 @@ class ModerationSettings(Section):
     """The moderation gate: banphrases always; a moderation model when ``provider`` is set."""
 
     provider: ModerationProvider = "off"
-    base_url: str = ""
+    base_url: HttpUrl = ""
     api_key: SecretStr = SecretStr("")
     model: str = ""
     # Categories that block; empty: the model's own verdict (any category it flags).
@@ -192,13 +193,6 @@ class ModerationSettings(Section):
     timeout_s: float = Field(2.0, gt=0, le=30)
     when_down: Literal["block", "allow"] = "block"  # the model cannot be reached or fails
     cache_s: float = Field(3600.0, ge=0, le=86_400)  # how long a verdict is reused
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
     @property
     def resolved_base_url(self) -> str:

@@ -120,15 +120,12 @@ class AskService:
 
     async def forget(self, question: str) -> str | None:
         """Unpin the learned answer a question matches; return its question, or None."""
-        learned = self.pipeline.learned
-        if learned is None:
-            return None
+        cache = self.pipeline.cache
         for tone in Tone:
-            key = self.pipeline.cache.find_key(self.scope(tone), question)
-            if key is not None and key in learned:
-                entry = await learned.forget(key)
-                await self.pipeline.cache.evict(key)
-                return entry.prompt if entry else question
+            key = cache.find_key(self.scope(tone), question)
+            entry = await cache.forget(key) if key is not None else None
+            if entry is not None:
+                return entry.prompt
         return None
 
     def _remembered(self, answer: Answer, session: str | None, question: str) -> Answer:

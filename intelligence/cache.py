@@ -98,6 +98,14 @@ class TieredCache:
         if self.redis is not None:
             await self.redis.delete(REDIS_PREFIX + key)
 
+    async def forget(self, key: str) -> Entry | None:
+        """Unpin a learned answer and drop it from every tier: asked again, it is made afresh.
+        Its entry, or None when ``key`` was not learned."""
+        entry = await self.learned.forget(key) if self.learned is not None else None
+        if entry is not None:
+            await self.evict(key)
+        return entry
+
     async def clear(self) -> int:
         """Empty L1, L3, and this bot's keys in L2. Returns how many entries went. Learned
         answers stay: !forget removes those one by one."""

@@ -376,10 +376,9 @@ class DashboardRoutes:
 
     async def forget(self, request: web.Request) -> web.Response:
         key = await _field(request, "key")
-        entry = await self.app.learned.forget(key)
+        entry = await self.app.cache.forget(key)
         if entry is None:
             raise ApiError(404, "no such learned answer", code="not_found")
-        await self.app.cache.evict(key)
         log.info("dashboard: %s forgot the learned answer to %r", self.who(request), entry.prompt)
         return json_response({"forgot": key, "text": entry.prompt})
 

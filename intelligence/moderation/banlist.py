@@ -44,7 +44,8 @@ class Banlist:
         """Load the channel's own list (SQLite, then what other instances added), and watch
         Redis for changes until ``aclose``."""
         rows = await self._store.fetch("SELECT phrase FROM banphrases ORDER BY added_at")
-        self._replace([row[0] for row in rows])
+        if rows:  # else the index built with the defaults stands
+            self._replace([row[0] for row in rows])
         if self._redis is None:
             return
         if self.custom:  # what this instance knows joins the shared list
@@ -127,5 +128,6 @@ class Banlist:
         )
 
     def _replace(self, custom: list[str]) -> None:
-        self.custom = {same_phrase(p): p for p in custom if same_phrase(p)}
+        keyed = ((same_phrase(phrase), phrase) for phrase in custom)
+        self.custom = {key: phrase for key, phrase in keyed if key}
         self.index = BanphraseIndex([*self._defaults, *self.custom.values()])
