@@ -1,9 +1,9 @@
 """What matters survives restarts: an SQLite file (aiosqlite) in WAL mode, with versioned
 migrations (``PRAGMA user_version``).
 
-Writes never block chat: they are queued and committed in batches by one background task, on a
-connection of their own in one thread (a batch costs one thread hop). ``flush()`` waits until
-everything queued so far is committed; a crash (even kill -9) loses nothing that was committed.
+Writes never block chat: they are queued and committed in batches by one background task.
+``flush()`` waits until everything queued so far is committed; a crash (even kill -9) loses
+nothing that was committed.
 """
 
 from __future__ import annotations
@@ -11,18 +11,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosqlite
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -133,8 +130,6 @@ class Store:
             asyncio.Queue()
         )
         self._writer: asyncio.Task[None] | None = None
-        self._writes: sqlite3.Connection | None = None  # used in ``_thread`` only
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="quipbot-sqlite-writer")
         self._open_task: asyncio.Task[aiosqlite.Connection] | None = None
         self.healthy = True  # false after a write failed; /health reports it
 
@@ -159,11 +154,10 @@ class Store:
                     await db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against crashes
                     await db.execute("PRAGMA busy_timeout=5000")  # another process may write
                     await _migrate(db)
-                    self._writes = await self._in_thread(self._connect_writes)
                 except BaseException:
                     await db.close()
                     raise
-                self._writer = asyncio.create_task(self._write_forever())
+                self._writer = asyncio.create_task(self._write_forever(db))
                 self._db = db
         return self._db
 
@@ -176,9 +170,6 @@ class Store:
         assert self._writer is not None
         self._writer.cancel()
         await asyncio.gather(self._writer, return_exceptions=True)
-        if self._writes is not None:
-            await self._in_thread(self._writes.close)
-            self._writes = None
         await self._db.close()
         self._db = None
 
@@ -197,36 +188,23 @@ class Store:
         self._queue.put_nowait(done)
         await done
 
-    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
-
-    def _connect_writes(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False)  # one thread uses it, in turn
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        return db
-
-    def _commit(self, writes: list[tuple[str, Sequence[Any]]]) -> None:
-        """One batch, one transaction (in the writer's thread). Consecutive rows of one
-        statement go in one call."""
-        assert self._writes is not None
-        with self._writes:  # commits, or rolls back if a write fails
-            for sql, group in itertools.groupby(writes, key=lambda write: write[0]):
-                self._writes.executemany(sql, [params for _, params in group])
-
-    async def _write_forever(self) -> None:
+    async def _write_forever(self, db: aiosqlite.Connection) -> None:
         while True:
             batch = [await self._queue.get()]
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             writes = [item for item in batch if isinstance(item, tuple)]
-            if writes:
-                try:
-                    await self._in_thread(self._commit, writes)
-                    self.healthy = True
-                except Exception:
-                    self.healthy = False
-                    log.exception("SQLite write failed; %d writes lost", len(writes))
+            try:
+                # Consecutive rows of one statement go in one call: a thread hop per row
+                # would cost more than the rest of a cached request.
+                for sql, group in itertools.groupby(writes, key=lambda write: write[0]):
+                    await db.executemany(sql, [params for _, params in group])
+                await db.commit()
+                self.healthy = True
+            except Exception:
+                self.healthy = False
+                log.exception("SQLite write failed; %d writes lost", len(writes))
+                await db.rollback()
             for item in batch:
                 if isinstance(item, asyncio.Future) and not item.done():
                     item.set_result(None)

@@ -85,6 +85,10 @@ class RedisServer:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            # Ours exited: the port was taken meanwhile (tests run in parallel), and a PING
+            # would reach another test's server.
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server could not listen on port {self.port}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
                     conn.sendall(b"PING\r\n")
@@ -107,8 +111,15 @@ def redis_server(tmp_path):
 
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (.ci/run installs it)")
-    server = RedisServer(tmp_path)
-    server.start()
+    for _attempt in range(5):  # another test may take the free port first
+        server = RedisServer(tmp_path)
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            continue
+    else:
+        raise RuntimeError("redis-server did not start")
     yield server
     server.stop()
 
